@@ -1,0 +1,13 @@
+/**
+ * The only error the CBOR codec throws, for any input or option.
+ * `offset` is the byte offset in the input where decoding stopped
+ * (for encoding: the output offset reached, or -1 when not applicable).
+ */
+export class CborError extends Error {
+  readonly offset: number;
+  constructor(message: string, offset = -1) {
+    super(offset >= 0 ? `CBOR: ${message} at offset ${offset}` : `CBOR: ${message}`);
+    this.name = "CborError";
+    this.offset = offset;
+  }
+}
