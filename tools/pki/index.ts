@@ -1,0 +1,245 @@
+// Local PKI for xsiot: a CA with a P-256 key, per-thing device certificates
+// (CN = thing name), claim certificates for fleet provisioning, and the
+// server certificate of the local cloud's mutual-TLS listener.
+// X.509 work is done by @peculiar/x509 on Node's WebCrypto.
+// Private keys are written with mode 0600 and never returned by anything that logs.
+import { createHash, webcrypto } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import "reflect-metadata"; // @peculiar/x509 (tsyringe) needs the Reflect metadata polyfill loaded first
+import * as x509 from "@peculiar/x509";
+
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+
+export const DEFAULT_PKI_DIR = ".xsiot/pki";
+/** Claim certificates carry this CN prefix. A '.' cannot occur in an AWS thing name
+ * ([a-zA-Z0-9:_-]+), so a claim CN can never be mistaken for a thing. */
+export const CLAIM_CN_PREFIX = "xsiot-claim.";
+const THING_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
+const EC = { name: "ECDSA", namedCurve: "P-256" } as const;
+const SIGN = { name: "ECDSA", hash: "SHA-256" } as const;
+const DAY = 86_400_000;
+
+export interface CertAndKey {
+  certPem: string;
+  keyPem: string;
+}
+export interface IssuedFiles extends CertAndKey {
+  cn: string;
+  certPath: string;
+  keyPath: string;
+}
+
+export function isValidThingName(name: string): boolean {
+  return THING_NAME.test(name);
+}
+export function isClaimCn(cn: string): boolean {
+  return cn.startsWith(CLAIM_CN_PREFIX);
+}
+
+function serial(): string {
+  const b = webcrypto.getRandomValues(new Uint8Array(16));
+  b[0] &= 0x7f; // positive INTEGER
+  return Buffer.from(b).toString("hex");
+}
+
+async function keyPair(): Promise<CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey(EC, true, ["sign", "verify"])) as CryptoKeyPair;
+}
+
+async function privateKeyPem(key: CryptoKey): Promise<string> {
+  const der = await webcrypto.subtle.exportKey("pkcs8", key);
+  return x509.PemConverter.encode(der, "PRIVATE KEY");
+}
+
+async function importPrivateKey(pem: string): Promise<CryptoKey> {
+  const der = x509.PemConverter.decode(pem)[0];
+  return webcrypto.subtle.importKey("pkcs8", der, EC, true, ["sign"]);
+}
+
+function escapeDn(v: string): string {
+  return v.replace(/([,+"\\<>;=])/g, "\\$1");
+}
+
+/** CA loaded in memory, able to sign. */
+export interface Ca {
+  certPem: string;
+  cert: x509.X509Certificate;
+  key: CryptoKey;
+}
+
+export async function createCaInMemory(opts: { cn?: string; days?: number } = {}): Promise<{ ca: Ca; keyPem: string }> {
+  const keys = await keyPair();
+  const name = `CN=${escapeDn(opts.cn ?? "xsiot local CA")}, O=xsiot`;
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name,
+    notBefore: new Date(now - DAY),
+    notAfter: new Date(now + (opts.days ?? 3650) * DAY),
+    signingAlgorithm: SIGN,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { ca: { certPem: cert.toString("pem"), cert, key: keys.privateKey }, keyPem: await privateKeyPem(keys.privateKey) };
+}
+
+export interface IssueOptions {
+  cn: string;
+  days?: number;
+  /** "client" (devices, claims) or "server" (the cloud's TLS listener). */
+  usage?: "client" | "server";
+  /** DNS names and IP addresses for a server certificate. */
+  dns?: string[];
+  ips?: string[];
+  ou?: string;
+}
+
+async function issueWithKey(ca: Ca, publicKey: CryptoKey, opts: IssueOptions): Promise<x509.X509Certificate> {
+  const now = Date.now();
+  const usage = opts.usage ?? "client";
+  const subject = `CN=${escapeDn(opts.cn)}${opts.ou ? `, OU=${escapeDn(opts.ou)}` : ""}, O=xsiot`;
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
+    new x509.ExtendedKeyUsageExtension([usage === "server" ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
+    await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
+    await x509.SubjectKeyIdentifierExtension.create(publicKey),
+  ];
+  const names: x509.JsonGeneralName[] = [
+    ...(opts.dns ?? []).map((value) => ({ type: "dns" as const, value })),
+    ...(opts.ips ?? []).map((value) => ({ type: "ip" as const, value })),
+  ];
+  if (names.length) extensions.push(new x509.SubjectAlternativeNameExtension(names));
+  return x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject,
+    issuer: ca.cert.subject,
+    notBefore: new Date(now - DAY),
+    notAfter: new Date(now + (opts.days ?? 825) * DAY),
+    signingAlgorithm: SIGN,
+    publicKey,
+    signingKey: ca.key,
+    extensions,
+  });
+}
+
+/** Issues a certificate with a fresh P-256 key (in memory; nothing written). */
+export async function issueCertificate(ca: Ca, opts: IssueOptions): Promise<CertAndKey> {
+  const keys = await keyPair();
+  const cert = await issueWithKey(ca, keys.publicKey, opts);
+  return { certPem: cert.toString("pem"), keyPem: await privateKeyPem(keys.privateKey) };
+}
+
+/** Signs a PKCS#10 CSR (PEM). The CSR's own signature is verified; the subject is replaced by `cn`. */
+export async function signCsr(ca: Ca, csrPem: string, opts: IssueOptions): Promise<string> {
+  const csr = new x509.Pkcs10CertificateRequest(csrPem);
+  if (!(await csr.verify())) throw new Error("CSR signature does not verify");
+  const publicKey = await csr.publicKey.export(EC, ["verify"]);
+  return (await issueWithKey(ca, publicKey, opts)).toString("pem");
+}
+
+/** Makes a CSR (PEM) and its key: for tests and device-side tooling. */
+export async function createCsr(cn: string): Promise<{ csrPem: string; keyPem: string }> {
+  const keys = await keyPair();
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${escapeDn(cn)}`, keys, signingAlgorithm: SIGN });
+  return { csrPem: csr.toString("pem"), keyPem: await privateKeyPem(keys.privateKey) };
+}
+
+/** Verifies that `certPem` was signed by the CA and reads its CN. */
+export async function verifyIssued(ca: Ca, certPem: string): Promise<{ cn: string; valid: boolean }> {
+  const cert = new x509.X509Certificate(certPem);
+  const valid = await cert.verify({ publicKey: ca.cert.publicKey, signatureOnly: true });
+  return { cn: commonName(cert.subject), valid };
+}
+
+export function commonName(subject: string): string {
+  const m = /(?:^|,\s*)CN=((?:\\.|[^,\\])*)/.exec(subject);
+  return m ? m[1].replace(/\\(.)/g, "$1") : "";
+}
+
+/** AWS-style certificate id: SHA-256 of the DER certificate, in hex. */
+export function certificateId(certPem: string): string {
+  const der = x509.PemConverter.decode(certPem)[0];
+  return createHash("sha256").update(new Uint8Array(der)).digest("hex");
+}
+
+// ---- files in a directory ----------------------------------------------------
+
+export interface PkiPaths {
+  dir: string;
+  caCert: string;
+  caKey: string;
+}
+export function pkiPaths(dir = DEFAULT_PKI_DIR): PkiPaths {
+  return { dir, caCert: join(dir, "ca.cert.pem"), caKey: join(dir, "ca.key.pem") };
+}
+
+function writeKey(path: string, pem: string): void {
+  writeFileSync(path, pem, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+/** Creates the CA in `dir` unless one is there (then loads it). `force` replaces it. */
+export async function ensureCa(dir = DEFAULT_PKI_DIR, opts: { cn?: string; days?: number; force?: boolean } = {}): Promise<Ca & { created: boolean; certPath: string }> {
+  const p = pkiPaths(dir);
+  if (!opts.force && existsSync(p.caCert) && existsSync(p.caKey)) return { ...(await loadCa(dir)), created: false, certPath: p.caCert };
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const { ca, keyPem } = await createCaInMemory(opts);
+  writeFileSync(p.caCert, ca.certPem);
+  writeKey(p.caKey, keyPem);
+  return { ...ca, created: true, certPath: p.caCert };
+}
+
+export async function loadCa(dir = DEFAULT_PKI_DIR): Promise<Ca> {
+  const p = pkiPaths(dir);
+  if (!existsSync(p.caCert) || !existsSync(p.caKey)) throw new Error(`no CA in ${dir} (run \`xsiot provision ca --dir ${dir}\`)`);
+  const certPem = readFileSync(p.caCert, "utf8");
+  return { certPem, cert: new x509.X509Certificate(certPem), key: await importPrivateKey(readFileSync(p.caKey, "utf8")) };
+}
+
+async function issueToFiles(dir: string, sub: string, base: string, opts: IssueOptions): Promise<IssuedFiles> {
+  const ca = await loadCa(dir);
+  const out = join(dir, sub);
+  mkdirSync(out, { recursive: true, mode: 0o700 });
+  const issued = await issueCertificate(ca, opts);
+  const certPath = join(out, `${base}.cert.pem`);
+  const keyPath = join(out, `${base}.key.pem`);
+  writeFileSync(certPath, issued.certPem);
+  writeKey(keyPath, issued.keyPem);
+  return { ...issued, cn: opts.cn, certPath, keyPath };
+}
+
+/** Device certificate for a thing: `<dir>/things/<thing>.{cert,key}.pem`, CN = thing name. */
+export async function issueDeviceCert(dir: string, thingName: string, opts: { days?: number } = {}): Promise<IssuedFiles> {
+  if (!isValidThingName(thingName)) throw new Error(`invalid thing name ${JSON.stringify(thingName)} (1-128 of [a-zA-Z0-9:_-])`);
+  return issueToFiles(dir, "things", thingName, { cn: thingName, days: opts.days, usage: "client" });
+}
+
+/** Claim certificate (fleet provisioning by claim): `<dir>/claims/<name>.{cert,key}.pem`, CN = CLAIM_CN_PREFIX + name. */
+export async function issueClaimCert(dir: string, name = "default", opts: { days?: number } = {}): Promise<IssuedFiles> {
+  if (!isValidThingName(name)) throw new Error(`invalid claim name ${JSON.stringify(name)} (1-128 of [a-zA-Z0-9:_-])`);
+  return issueToFiles(dir, "claims", name, { cn: CLAIM_CN_PREFIX + name, ou: "claim", days: opts.days, usage: "client" });
+}
+
+/** Server certificate for the cloud's TLS listener (loopback names), reused while present. */
+export async function ensureServerCert(dir: string, hosts: string[] = ["127.0.0.1", "localhost"]): Promise<IssuedFiles> {
+  const certPath = join(dir, "server", "server.cert.pem");
+  const keyPath = join(dir, "server", "server.key.pem");
+  if (existsSync(certPath) && existsSync(keyPath)) {
+    const certPem = readFileSync(certPath, "utf8");
+    const ca = await loadCa(dir);
+    const cert = new x509.X509Certificate(certPem);
+    const wanted = hosts.every((h) => cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.items.some((n) => n.value === h));
+    if (wanted && (await cert.verify({ publicKey: ca.cert.publicKey, signatureOnly: true }))) {
+      return { cn: "xsiot-cloud", certPem, keyPem: readFileSync(keyPath, "utf8"), certPath, keyPath };
+    }
+  }
+  const ips = hosts.filter((h) => /^[\d.]+$|:/.test(h));
+  const dns = hosts.filter((h) => !ips.includes(h));
+  return issueToFiles(dir, "server", "server", { cn: "xsiot-cloud", usage: "server", dns, ips });
+}
