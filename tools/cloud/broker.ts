@@ -1,0 +1,142 @@
+// The embedded broker: aedes with a plain TCP listener (local development: the MQTT
+// client id is the thing name) and a mutual-TLS listener (the verified certificate's
+// CN is the identity), both on loopback by default. Every PUBLISH and SUBSCRIBE of a
+// device is checked against the registry's policy; refusals are logged.
+import { Aedes, type AuthenticateError, type Client } from "aedes";
+import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import { connMeta, handleConnection, type ConnMeta, type V5Hooks } from "./mqtt5.ts";
+import { describeIdentity, identityFromName, type Identity, type Registry } from "./registry.ts";
+import type { Logger } from "./log.ts";
+
+export interface EmbeddedBrokerOptions {
+  host: string;
+  port: number;
+  tlsPort: number;
+  tls: { ca: string; cert: string; key: string };
+  registry: Registry;
+  log: Logger;
+  /** Register unknown things on first connect (default true: a local dev cloud). */
+  autoRegister: boolean;
+}
+
+export interface EmbeddedBroker {
+  aedes: Aedes;
+  ports: { mqtt: number; mqtts: number };
+  close(): Promise<void>;
+}
+
+const identities = new WeakMap<Client, Identity>();
+
+function authError(msg: string, code: number): AuthenticateError {
+  return Object.assign(new Error(msg), { returnCode: code }) as AuthenticateError;
+}
+
+export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+  const { registry, log } = o;
+
+  const resolve = (meta: ConnMeta | undefined, clientId: string): Identity | undefined => {
+    const name = meta?.certCn ?? clientId;
+    const id = identityFromName(name);
+    if (id?.kind === "claim" && meta?.certCn === undefined) return undefined; // a claim needs its certificate
+    return id;
+  };
+
+  const aedes = await Aedes.createBroker({
+    id: "xsiot-cloud",
+    authenticate(client, _user, _pass, done) {
+      const meta = connMeta.get(client.conn);
+      const id = resolve(meta, client.id);
+      if (!id) {
+        log.warn(`refused connection from ${meta?.remote ?? "?"}: client id ${JSON.stringify(client.id)} is not a valid thing name`);
+        return done(authError("identifier rejected", 2), false);
+      }
+      if (id.kind === "thing" && !registry.get(id.thingName)) {
+        if (!o.autoRegister) {
+          log.warn(`refused ${describeIdentity(id)}: not registered`);
+          return done(authError("not authorized", 5), false);
+        }
+        registry.create(id.thingName);
+        log.info(`registered ${id.thingName} on first connect`);
+      }
+      identities.set(client, id);
+      done(null, true);
+    },
+    authorizePublish(client, packet, done) {
+      if (!client) return done(null);
+      const id = identities.get(client);
+      if (id && registry.canPublish(id, packet.topic)) return done(null);
+      log.warn(`refused publish by ${id ? describeIdentity(id) : client.id} on ${packet.topic}`);
+      done(new Error(`not authorized to publish on ${packet.topic}`));
+    },
+    authorizeSubscribe(client, sub, done) {
+      const id = identities.get(client);
+      if (id && registry.canSubscribe(id, sub.topic)) return done(null, sub);
+      log.warn(`refused subscription by ${id ? describeIdentity(id) : client.id} to ${sub.topic}`);
+      done(null, null);
+    },
+  });
+  aedes.on("clientError", (client, err) => log.warn(`client ${client?.id ?? "?"}: ${err.message}`));
+  aedes.on("connectionError", (_client, err) => log.warn(`connection error: ${err.message}`));
+
+  const hooks: V5Hooks = {
+    canPublish(meta, clientId, topic) {
+      const id = resolve(meta, clientId);
+      return !!id && registry.canPublish(id, topic);
+    },
+    onRefusedPublish(meta, clientId, topic) {
+      const id = resolve(meta, clientId);
+      log.warn(`refused publish by ${id ? describeIdentity(id) : clientId} on ${topic} (v5: reason 0x87)`);
+    },
+    onError(meta, err) {
+      log.warn(`connection from ${meta.remote}: ${err.message}`);
+    },
+  };
+
+  const plain = createServer((socket: Socket) => {
+    handleConnection(socket, aedes, { remote: `${socket.remoteAddress}:${socket.remotePort}` }, hooks);
+  });
+  const secure = createTlsServer(
+    { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" },
+    (socket: TLSSocket) => {
+      const cn = socket.getPeerCertificate()?.subject?.CN;
+      const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+      if (!socket.authorized || typeof cn !== "string") {
+        log.warn(`TLS client ${remote} without a valid certificate: ${socket.authorizationError ?? "no CN"}`);
+        return socket.destroy();
+      }
+      handleConnection(socket, aedes, { remote, certCn: cn }, hooks);
+    },
+  );
+  secure.on("tlsClientError", (err) => log.warn(`TLS handshake failed: ${err.message}`));
+
+  const listen = (srv: Server, port: number) =>
+    new Promise<number>((res, rej) => {
+      srv.once("error", rej);
+      srv.listen(port, o.host, () => res((srv.address() as AddressInfo).port));
+    });
+  const mqttPort = await listen(plain, o.port);
+  const mqttsPort = await listen(secure, o.tlsPort);
+
+  const sockets = new Set<Socket>();
+  for (const srv of [plain, secure])
+    srv.on("connection", (s: Socket) => {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+    });
+  secure.on("secureConnection", (s: TLSSocket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+
+  return {
+    aedes,
+    ports: { mqtt: mqttPort, mqtts: mqttsPort },
+    async close() {
+      const closed = Promise.all([plain, secure].map((s) => new Promise<void>((r) => s.close(() => r()))));
+      for (const s of sockets) s.destroy();
+      await closed;
+      await new Promise<void>((r) => aedes.close(() => r()));
+    },
+  };
+}
