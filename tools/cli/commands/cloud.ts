@@ -1,0 +1,73 @@
+// `xsiot cloud`: run the local cloud (embedded broker or services on an external broker).
+import { parseArgs } from "node:util";
+import { DEFAULT_CLOUD_DIR, startCloud } from "../../cloud/index.ts";
+
+export const summary = "run the local AWS-IoT-style cloud (MQTT + mTLS broker, shadow, jobs, HTTP API)";
+
+const HELP = `usage: xsiot cloud [options]
+
+Runs until interrupted. Writes <dir>/cloud.json so other commands find it.
+
+options:
+  --dir D          state directory (default ${DEFAULT_CLOUD_DIR}): cloud.db, cloud.json, pki/
+  --host H         listen address (default 127.0.0.1)
+  --port P         plain MQTT port, client id = thing name (default 1883; 0 = any)
+  --tls-port P     mutual-TLS MQTT port, certificate CN = thing name (default 8883; 0 = any)
+  --http-port P    HTTP operator API port (default 8080; 0 = any)
+  --broker URL     attach the services to an external broker (mqtt://...) instead
+  --no-auto-register  refuse things that are not registered
+  -h, --help       this text`;
+
+function port(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be a port number (0-65535), got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export async function run(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        dir: { type: "string" },
+        host: { type: "string" },
+        port: { type: "string" },
+        "tls-port": { type: "string" },
+        "http-port": { type: "string" },
+        broker: { type: "string" },
+        "no-auto-register": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    console.error(`xsiot cloud: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  let ports;
+  try {
+    ports = { port: port("--port", values.port, 1883), tlsPort: port("--tls-port", values["tls-port"], 8883), httpPort: port("--http-port", values["http-port"], 8080) };
+    if (values.broker && !/^mqtts?:\/\//.test(values.broker)) throw new Error("--broker must be an mqtt:// or mqtts:// URL");
+  } catch (e) {
+    console.error(`xsiot cloud: ${(e as Error).message}`);
+    return 2;
+  }
+  const cloud = await startCloud({
+    dir: values.dir ?? DEFAULT_CLOUD_DIR,
+    host: values.host,
+    ...ports,
+    brokerUrl: values.broker,
+    autoRegister: !values["no-auto-register"],
+  });
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await cloud.close();
+  return 0;
+}

@@ -1,0 +1,58 @@
+// `xsiot things`: the running cloud's thing registry.
+import { parseArgs } from "node:util";
+import { cloudApi, parseJsonArg, resolveCloudUrl } from "../../cloud/client.ts";
+import type { Thing } from "../../cloud/index.ts";
+
+export const summary = "list, create, describe and delete things in the running cloud";
+
+const HELP = `usage: xsiot things <list|create|describe|delete> [thing] [options]
+
+  list                         all things
+  create <thing> [--attributes JSON] [--policy JSON-array-of-topic-filters]
+  describe <thing>
+  delete <thing>
+
+options:
+  --cloud URL   HTTP API of the cloud (default: from <dir>/cloud.json)
+  --dir D       cloud state directory (default .xsiot)
+  -h, --help    this text`;
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { cloud: { type: "string" }, dir: { type: "string" }, attributes: { type: "string" }, policy: { type: "string" }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (e) {
+    console.error(`xsiot things: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const [sub, name] = positionals;
+  if (!sub || !["list", "create", "describe", "delete"].includes(sub) || (sub !== "list" && !name) || positionals.length > (sub === "list" ? 1 : 2)) {
+    console.error(`xsiot things: bad arguments\n\n${HELP}`);
+    return 2;
+  }
+  const base = resolveCloudUrl(values);
+  const path = `/things/${encodeURIComponent(name ?? "")}`;
+  if (sub === "list") {
+    const { things } = await cloudApi<{ things: Thing[] }>(base, "GET", "/things");
+    if (!things.length) console.log("(no things)");
+    for (const t of things) console.log(`${t.thingName.padEnd(24)} ${JSON.stringify(t.attributes)}${t.policy ? ` policy=${JSON.stringify(t.policy)}` : ""}`);
+  } else if (sub === "create") {
+    const body = {
+      thingName: name,
+      attributes: values.attributes ? parseJsonArg("--attributes", values.attributes) : undefined,
+      policy: values.policy ? parseJsonArg("--policy", values.policy) : undefined,
+    };
+    console.log(JSON.stringify(await cloudApi(base, "POST", "/things", body), null, 2));
+  } else if (sub === "describe") console.log(JSON.stringify(await cloudApi(base, "GET", path), null, 2));
+  else console.log(JSON.stringify(await cloudApi(base, "DELETE", path)));
+  return 0;
+}
