@@ -43,8 +43,8 @@ function serial(): string {
   return Buffer.from(b).toString("hex");
 }
 
-async function keyPair(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(EC, true, ["sign", "verify"])) as CryptoKeyPair;
+async function keyPair(): Promise<{ publicKey: CryptoKey; privateKey: CryptoKey }> {
+  return (await webcrypto.subtle.generateKey(EC, true, ["sign", "verify"])) as { publicKey: CryptoKey; privateKey: CryptoKey };
 }
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {

@@ -1,0 +1,994 @@
+// One virtual ESP32: an XS worker running the app, and the host world around
+// it — virtual clock and timers, sockets, flash, RTC memory, boot loader,
+// power states and the energy meter.
+//
+// Time: the host owns a virtual clock. CPU work advances it by the XS compute
+// meter (deterministic); while the device waits on a real socket it advances
+// with real time; when nothing is in flight it jumps to the next timer, so a
+// day of 15-minute wakes takes seconds.
+import { readFileSync } from "node:fs";
+import { createHash, type Hash } from "node:crypto";
+import { p256 } from "@noble/curves/nist.js";
+import { TraceMap, originalPositionFor } from "@jridgewell/trace-mapping";
+import { XsWorker, CrankError, WorkerExit, WorkerExitCode, type Meters } from "./xsnap.ts";
+import { DeviceStorage, PowerCut, StorageError, type OtaData } from "./storage.ts";
+import { HostSocket, defaultFaults, type SocketFaults, type SecureOptions } from "./sockets.ts";
+import { EnergyMeter, type EnergyState, type EnergyReport } from "./energy.ts";
+import { adcRawFromMv, type Board } from "./board.ts";
+import { emptyScenario, type Scenario } from "./scenario.ts";
+import { Sht3x, I2CNack, type I2CPeripheral } from "./i2c.ts";
+import { parseImage, type BuiltApp, type ImageInfo } from "./image.ts";
+import { MqttSniffer } from "./mqtt-sniffer.ts";
+
+const BOOT_SCRIPT = readFileSync(new URL("./runtime/boot.js", import.meta.url), "utf8");
+export const RETAINED_BYTES = 4096;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export type ResetReason = "power-on" | "deep-sleep" | "software" | "panic" | "watchdog" | "brownout";
+export type WakeCause = "timer" | "ext0" | "ext1" | "undefined";
+
+export type TraceEvent = { t: number; device: string; type: string; [k: string]: unknown };
+
+export interface DeviceOptions {
+  name: string;
+  dir: string;
+  board: Board;
+  /** Flashed to ota_0 as the factory image when the device has no bootable app (or always, with reflash). */
+  image?: BuiltApp;
+  reflash?: boolean;
+  scenario?: Scenario;
+  /** Virtual wall-clock time at t = 0, ms since epoch. */
+  startTime?: number;
+  /** Settings overlaid on the image's mc/config for this device (thing name, broker address...). */
+  deviceConfig?: Record<string, unknown>;
+  onTrace?: (event: TraceEvent) => void;
+  /** Real ms without network activity after which virtual time may jump over open sockets. */
+  quietMs?: number;
+  /** Compute units one delivery may use before the task watchdog resets the chip. */
+  watchdogUnits?: number;
+  /** Stop the device after this many panics (a boot loop). */
+  maxPanics?: number;
+}
+
+type Stop =
+  | { kind: "deep-sleep"; us: number | null; ext0: { pin: number; level: number } | null; ext1: { pins: number[]; mode: string } | null }
+  | { kind: "software" }
+  | { kind: "power-cut"; offMs: number }
+  | { kind: "rollback" };
+
+interface TimerEntry {
+  at: number;
+  seq: number;
+  id: number;
+  repeat: number;
+  kind: "timer" | "gpio" | "host";
+  action?: () => void;
+}
+
+interface PinWatch {
+  id: number;
+  pin: number;
+  edge: number;
+  level: number;
+}
+
+export interface DeviceSummary {
+  name: string;
+  boots: number;
+  wakes: number;
+  panics: number;
+  resets: Record<string, number>;
+  compute: number;
+  energy: EnergyReport;
+  version?: string;
+  stoppedBecause?: string;
+}
+
+export class VirtualDevice {
+  readonly name: string;
+  readonly board: Board;
+  readonly storage: DeviceStorage;
+  readonly energy: EnergyMeter;
+  readonly faults: SocketFaults = defaultFaults();
+  scenario: Scenario;
+  private readonly startTime: number;
+  /** Virtual ms since the simulation started. */
+  now = 0;
+  private endAt = 0;
+
+  private worker: XsWorker | undefined;
+  private stop: Stop | undefined;
+  private rtcMemory: Uint8Array | undefined;
+  private resetReason: ResetReason = "power-on";
+  private wakeCause: WakeCause = "undefined";
+  private wakePin = -1;
+  private running: { partition: "ota_0" | "ota_1"; info: ImageInfo } | undefined;
+  private radioOn = false;
+  private joinedSincePowerOn = false;
+  private rtcOffset = 0;
+
+  private timers: TimerEntry[] = [];
+  private timerSeq = 0;
+  private events: { message: Record<string, unknown>; resolve?: (v: unknown) => void; reject?: (e: unknown) => void }[] = [];
+  private wake: (() => void) | undefined;
+  private sockets = new Map<number, HostSocket>();
+  private sniffers = new Map<number, MqttSniffer>();
+  private pins = new Map<number, PinWatch>();
+  private i2cDevices = new Map<number, I2CPeripheral>();
+  private i2cHandles = new Map<number, number>();
+  private digests = new Map<number, Hash>();
+  private lastNetActivity = 0;
+  private moduleOrdinals: string[] = [];
+  private panicInfo: { message: string; stack: string } | undefined;
+  private powerCutRequest: number | undefined;
+
+  summary: DeviceSummary;
+  lastMeters: Meters | undefined;
+  /** Compute units of the last delivery (benchmarks read this). */
+  lastCompute = 0;
+
+  constructor(private readonly options: DeviceOptions) {
+    this.name = options.name;
+    this.board = options.board;
+    this.scenario = options.scenario ?? emptyScenario();
+    this.startTime = options.startTime ?? Date.UTC(2026, 0, 1);
+    this.storage = new DeviceStorage(options.dir, options.board.flash.partitions, options.board.flash.blockLength);
+    this.energy = new EnergyMeter(options.board);
+    this.faults.latencyMs = this.scenario.network.latencyMs;
+    this.summary = { name: this.name, boots: 0, wakes: 0, panics: 0, resets: {}, compute: 0, energy: this.energy.report(0) };
+    for (const [address, dev] of this.scenario.i2c)
+      if (dev.device === "sht3x") this.i2cDevices.set(address, new Sht3x(dev.inputs, 0));
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  get epochNow(): number {
+    return this.startTime + this.now;
+  }
+
+  get runningImage(): ImageInfo | undefined {
+    return this.running?.info;
+  }
+
+  get awake(): boolean {
+    return this.worker !== undefined;
+  }
+
+  /** Runs the device (booting it if off) until the given virtual time since start. */
+  async run(untilMs: number): Promise<DeviceSummary> {
+    this.endAt = untilMs;
+    if (this.summary.boots === 0) this.flashFactoryImage();
+    while (this.now < this.endAt && !this.summary.stoppedBecause) {
+      if (!this.worker) {
+        const ok = await this.bootOnce();
+        if (!ok) break;
+      }
+      await this.loop();
+      if (!this.stop) continue; // loop returned at endAt with the device still awake
+      await this.afterStop();
+    }
+    this.summary.energy = this.energy.report(this.now);
+    this.summary.version = this.running?.info.version;
+    return this.summary;
+  }
+
+  /** Ends the simulation of this device now (worker killed, sockets dropped). */
+  shutdown(): void {
+    this.worker?.kill();
+    this.worker = undefined;
+    for (const s of this.sockets.values()) s.destroy();
+    this.sockets.clear();
+  }
+
+  /** Cuts power at once (from a trace hook or a test), for offMs of virtual time. */
+  powerCut(offMs = 1000): void {
+    if (!this.worker) {
+      this.powerCutRequest = offMs;
+      return;
+    }
+    this.stopWorker({ kind: "power-cut", offMs });
+  }
+
+  /** Runs fn on the host at a virtual time (faults, inputs, power cuts). */
+  at(ms: number, fn: () => void): void {
+    this.addTimer({ at: ms, id: -1, repeat: 0, kind: "host", action: fn });
+  }
+
+  /** Evaluates code in the app's compartment between deliveries; resolves with its (JSON) result. */
+  evaluate(code: string): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.events.push({ message: { type: "eval", code }, resolve, reject });
+      this.wake?.();
+    });
+  }
+
+  /** Cuts every open socket as a network fault would. */
+  cutSockets(): void {
+    for (const s of this.sockets.values()) s.cut();
+  }
+
+  // ---------------------------------------------------------------- trace & energy
+
+  private trace(type: string, fields: Record<string, unknown> = {}): void {
+    this.options.onTrace?.({ t: this.epochNow, device: this.name, type, ...fields });
+  }
+
+  private spend(state: EnergyState, ms: number): void {
+    if (!(ms > 0)) return;
+    this.energy.charge(state, ms);
+    this.now += ms;
+  }
+
+  private awakeState(): EnergyState {
+    return this.radioOn ? "radio" : "cpu";
+  }
+
+  // ---------------------------------------------------------------- boot loader
+
+  private flashFactoryImage(): void {
+    const image = this.options.image;
+    if (!image) return;
+    const ota = this.storage.readOtaData();
+    const current = this.readImage(ota.boot);
+    if (!this.options.reflash && current && ota.states[ota.boot] !== "empty") return;
+    this.storage.eraseAll("ota_0");
+    this.storage.flashWrite("ota_0", 0, image.bytes);
+    this.storage.writeOtaData({ boot: "ota_0", states: { ota_0: "valid", ota_1: "empty" } });
+    this.trace("flash", { partition: "ota_0", app: image.info.app, version: image.info.version, bytes: image.bytes.length });
+  }
+
+  private readImage(partition: "ota_0" | "ota_1"): ImageInfo | undefined {
+    const bytes = this.storage.flashRead(partition, 0, this.storage.partitionSize(partition));
+    const parsed = parseImage(bytes);
+    return "info" in parsed ? parsed.info : undefined;
+  }
+
+  /** ESP-IDF boot with CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE: NEW -> PENDING_VERIFY; PENDING_VERIFY at boot -> ABORTED, boot the other. */
+  private chooseApp(): { partition: "ota_0" | "ota_1"; info: ImageInfo } | undefined {
+    const ota = this.storage.readOtaData();
+    const other = (p: "ota_0" | "ota_1") => (p === "ota_0" ? "ota_1" : "ota_0");
+    const bootable = (p: "ota_0" | "ota_1") => ota.states[p] === "valid" || ota.states[p] === "new" || ota.states[p] === "pending-verify";
+    let choice = ota.boot;
+    let changed = false;
+    if (ota.states[choice] === "pending-verify") {
+      this.trace("rollback", { partition: choice, reason: "image was not confirmed before reset" });
+      ota.states[choice] = "aborted";
+      choice = other(choice);
+      ota.boot = choice;
+      changed = true;
+    }
+    for (const candidate of [choice, other(choice)] as const) {
+      if (!bootable(candidate)) continue;
+      const info = this.readImage(candidate);
+      if (!info) {
+        this.trace("boot-skip", { partition: candidate, reason: "image does not verify" });
+        ota.states[candidate] = "invalid";
+        changed = true;
+        continue;
+      }
+      if (ota.states[candidate] === "new") {
+        ota.states[candidate] = "pending-verify";
+        changed = true;
+      }
+      if (ota.boot !== candidate) {
+        ota.boot = candidate;
+        changed = true;
+      }
+      if (changed) this.storage.writeOtaData(ota);
+      return { partition: candidate, info };
+    }
+    if (changed) this.storage.writeOtaData(ota);
+    return undefined;
+  }
+
+  private async bootOnce(): Promise<boolean> {
+    this.summary.boots++;
+    this.summary.resets[this.resetReason] = (this.summary.resets[this.resetReason] ?? 0) + 1;
+    if (this.resetReason !== "deep-sleep") {
+      this.rtcMemory = undefined; // RTC_DATA_ATTR is reinitialised on every reset but a deep-sleep wake
+      this.wakeCause = "undefined";
+    }
+    if (this.resetReason === "power-on") this.joinedSincePowerOn = false;
+    let app: ReturnType<VirtualDevice["chooseApp"]>;
+    try {
+      app = this.chooseApp();
+    } catch (e) {
+      if (e instanceof PowerCut) return this.powerCutDuringBoot(e);
+      throw e;
+    }
+    if (!app) {
+      this.trace("no-app", { message: "no bootable app partition: the device is bricked" });
+      this.summary.stoppedBecause = "no bootable app";
+      return false;
+    }
+    this.running = app;
+    this.spend("boot", this.board.power.bootMs.value);
+    this.trace("boot", {
+      resetReason: this.resetReason,
+      wakeCause: this.wakeCause,
+      partition: app.partition,
+      app: app.info.app,
+      version: app.info.version,
+    });
+    this.radioOn = false;
+    this.stop = undefined;
+    this.panicInfo = undefined;
+    this.moduleOrdinals = ["<boot>"];
+    this.worker = new XsWorker({
+      computeLimit: this.options.watchdogUnits ?? Math.round(5e9 / this.board.power.computeUnitNs.value), // ~5 s task watchdog
+      onCommand: (req) => this.onCommand(req),
+      onPrint: (line) => this.trace("print", { text: line }),
+    });
+    if (this.summary.boots === 1) {
+      try {
+        const r = await this.worker.evaluate("JSON.stringify({ engine: 'Moddable XS', hasCompartment: typeof Compartment === 'function' })");
+        void r;
+      } catch {
+        // reported below by the boot delivery
+      }
+      this.moduleOrdinals.push("<probe>");
+    }
+    try {
+      await this.worker.evaluate(BOOT_SCRIPT);
+    } catch (e) {
+      this.worker.kill();
+      this.worker = undefined;
+      throw new Error(`virtual ESP32 runtime failed to start: ${String(e)}`);
+    }
+    this.events.unshift({ message: { type: "boot", main: app.info.main } });
+    if (this.powerCutRequest !== undefined) {
+      const off = this.powerCutRequest;
+      this.powerCutRequest = undefined;
+      this.stopWorker({ kind: "power-cut", offMs: off });
+    }
+    return true;
+  }
+
+  private powerCutDuringBoot(e: PowerCut): boolean {
+    this.trace("power-cut", { point: e.point });
+    this.spend("deep-sleep", 1000);
+    this.resetReason = "power-on";
+    return true;
+  }
+
+  // ---------------------------------------------------------------- event loop
+
+  private addTimer(t: Omit<TimerEntry, "seq">): void {
+    const entry = { ...t, seq: this.timerSeq++ };
+    let i = this.timers.length;
+    while (i > 0 && (this.timers[i - 1].at > entry.at || (this.timers[i - 1].at === entry.at && this.timers[i - 1].seq > entry.seq))) i--;
+    this.timers.splice(i, 0, entry);
+  }
+
+  private removeTimer(kind: TimerEntry["kind"], id: number): void {
+    this.timers = this.timers.filter((t) => !(t.kind === kind && t.id === id));
+  }
+
+  private networkBusy(): boolean {
+    for (const s of this.sockets.values()) if (!s.connected || s.inFlight > 0) return true;
+    return false;
+  }
+
+  private async loop(): Promise<void> {
+    const quietMs = this.options.quietMs ?? 25;
+    while (this.worker && !this.stop) {
+      const ev = this.events.shift();
+      if (ev) {
+        try {
+          const result = await this.deliver(ev.message);
+          ev.resolve?.(result);
+        } catch (e) {
+          ev.reject?.(e);
+        }
+        continue;
+      }
+      const next = this.timers[0];
+      if (next && next.at <= this.now) {
+        this.timers.shift();
+        if (next.kind === "host") {
+          next.action!();
+          continue;
+        }
+        if (next.repeat > 0) this.addTimer({ ...next, at: next.at + next.repeat });
+        if (next.kind === "gpio") {
+          const watch = this.pins.get(next.id);
+          if (watch) {
+            watch.level = this.gpioLevel(watch.pin);
+            this.scheduleEdge(watch);
+            await this.deliver({ type: "gpio", id: next.id });
+          }
+        } else await this.deliver({ type: "timer", id: next.id });
+        continue;
+      }
+      if (this.now >= this.endAt) return;
+      const realIdle = performance.now() - this.lastNetActivity;
+      const canJump = this.sockets.size === 0 || (!this.networkBusy() && realIdle >= quietMs);
+      if (canJump) {
+        const target = Math.min(next ? next.at : Infinity, this.endAt);
+        this.spend(this.awakeState(), target - this.now);
+        continue;
+      }
+      // Wait for the network in real time, which is also virtual time.
+      const budget = Math.max(1, Math.min(next ? next.at - this.now : Infinity, quietMs - realIdle, this.endAt - this.now));
+      const started = performance.now();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.wake = undefined;
+          resolve();
+        }, budget);
+        this.wake = () => {
+          clearTimeout(timer);
+          this.wake = undefined;
+          resolve();
+        };
+      });
+      this.spend(this.awakeState(), performance.now() - started);
+    }
+  }
+
+  private async deliver(message: Record<string, unknown>): Promise<unknown> {
+    const worker = this.worker;
+    if (!worker || this.stop) return undefined;
+    try {
+      const { reply, meters } = await worker.deliver(new Uint8Array(this.pack({ ...message, t: this.epochNow })));
+      this.account(meters);
+      const r = this.unpack(reply);
+      return r.result;
+    } catch (e) {
+      if (this.stop) return undefined; // the device slept, restarted or lost power during the delivery
+      if (e instanceof CrankError) {
+        this.panic(e.message);
+        return undefined;
+      }
+      if (e instanceof WorkerExit) {
+        const reason = e.code !== null ? WorkerExitCode[e.code] : undefined;
+        if (e.code === 5) {
+          this.trace("watchdog", { message: "task watchdog: a delivery ran past the compute limit (~5 s of CPU)" });
+          this.stopWorker(undefined, "watchdog");
+        } else this.panic(`XS engine aborted: ${reason ?? e.message}`);
+        return undefined;
+      }
+      throw e;
+    }
+  }
+
+  private account(meters: Meters): void {
+    this.lastMeters = meters;
+    this.lastCompute = meters.compute;
+    this.summary.compute += meters.compute;
+    this.spend(this.awakeState(), (meters.compute * this.board.power.computeUnitNs.value) / 1e6);
+  }
+
+  private panic(message: string): void {
+    const info = this.panicInfo;
+    this.summary.panics++;
+    this.trace("panic", {
+      message: info?.message ?? message,
+      at: info ? this.locate(info.stack) : undefined,
+      stack: info?.stack ? this.mapStack(info.stack) : undefined,
+    });
+    this.stopWorker(undefined, "panic");
+    if (this.summary.panics >= (this.options.maxPanics ?? 20)) this.summary.stoppedBecause = `boot loop: ${this.summary.panics} panics`;
+  }
+
+  /** "#3:12" in an XS stack -> "sdk/mqtt/client.ts:40". */
+  private mapStack(stack: string): string {
+    return stack.replace(/#(\d+):(\d+)/g, (whole, n: string, line: string) => {
+      const spec = this.moduleOrdinals[Number(n)];
+      const src = spec && this.options.image?.sources[spec];
+      if (!src) return spec ? `${spec}:${line}` : whole;
+      try {
+        const pos = originalPositionFor(new TraceMap(src.map), { line: Number(line), column: 0 });
+        const file = src.file.replace(/^.*?\/(sdk|firmware|hil-tests|test|tools)\//, "$1/");
+        return `${file}:${pos.line ?? line}`;
+      } catch {
+        return `${spec}:${line}`;
+      }
+    });
+  }
+
+  private locate(stack: string): string | undefined {
+    const m = /\(?(#\d+:\d+)\)?/.exec(stack);
+    return m ? this.mapStack(m[1]) : undefined;
+  }
+
+  private stopWorker(stop: Stop | undefined, reason?: ResetReason): void {
+    this.stop = stop ?? { kind: "software" };
+    if (reason) this.resetReason = reason;
+    this.worker?.kill();
+  }
+
+  /** After the worker stopped: sleep, restart or stay off, then set up the next boot. */
+  private async afterStop(): Promise<void> {
+    const stop = this.stop!;
+    this.worker = undefined;
+    for (const s of this.sockets.values()) s.destroy();
+    this.sockets.clear();
+    this.sniffers.clear();
+    this.pins.clear();
+    this.i2cHandles.clear();
+    this.digests.clear();
+    this.events = this.events.filter((e) => {
+      e.reject?.(new Error("device reset"));
+      return false;
+    });
+    this.timers = this.timers.filter((t) => t.kind === "host");
+    this.radioOn = false;
+    switch (stop.kind) {
+      case "deep-sleep": {
+        const wakeTimer = stop.us !== null ? this.now + stop.us / 1000 : Infinity;
+        const gpio = this.gpioWake(stop, Math.min(wakeTimer, this.endAt));
+        const wakeAt = Math.min(wakeTimer, gpio?.at ?? Infinity);
+        this.trace("sleep", { us: stop.us, ext0: stop.ext0, ext1: stop.ext1, until: Number.isFinite(wakeAt) ? this.startTime + wakeAt : null });
+        const hostTimer = this.timers[0];
+        const until = Math.min(wakeAt, this.endAt, hostTimer ? Math.max(hostTimer.at, this.now) : Infinity);
+        this.spend("deep-sleep", until - this.now);
+        while (this.timers[0] && this.timers[0].at <= this.now) this.timers.shift()!.action!();
+        if (this.powerCutRequest !== undefined) {
+          // Power lost while asleep: RTC memory goes too.
+          this.spend("deep-sleep", 0);
+          this.resetReason = "power-on";
+          this.powerCutRequest = undefined;
+          return;
+        }
+        if (this.now < wakeAt && this.now < this.endAt) {
+          // A host action ran while asleep; keep sleeping.
+          this.stop = stop;
+          stop.us = stop.us !== null ? Math.max(0, (wakeAt - this.now) * 1000) : null;
+          this.worker = undefined;
+          return this.afterStop();
+        }
+        if (this.now >= this.endAt && wakeAt > this.endAt) return;
+        this.resetReason = "deep-sleep";
+        this.summary.wakes++;
+        if (gpio && gpio.at <= wakeTimer) {
+          this.wakeCause = gpio.cause;
+          this.wakePin = gpio.pin;
+        } else {
+          this.wakeCause = "timer";
+          this.wakePin = -1;
+        }
+        return;
+      }
+      case "power-cut":
+        this.trace("power-off", { forMs: stop.offMs });
+        this.spend("deep-sleep", 0);
+        this.now += stop.offMs; // no current drawn while unpowered
+        this.resetReason = "power-on";
+        this.rtcMemory = undefined;
+        return;
+      case "rollback":
+        this.resetReason = "software";
+        return;
+      case "software":
+        if (this.resetReason !== "panic" && this.resetReason !== "watchdog") this.resetReason = "software";
+        return;
+    }
+  }
+
+  private gpioLevel(pin: number): number {
+    const g = this.scenario.gpio.get(pin);
+    return g ? g.level(this.now) : 1; // unscripted inputs read high (pull-up)
+  }
+
+  private gpioWake(stop: Extract<Stop, { kind: "deep-sleep" }>, horizon: number): { at: number; cause: WakeCause; pin: number } | undefined {
+    const levelWake = (pin: number, level: number): number | undefined => {
+      const g = this.scenario.gpio.get(pin);
+      if (!g) return level === 1 ? this.now : undefined;
+      if (g.level(this.now) === level) return this.now;
+      let t = this.now;
+      for (;;) {
+        const e = g.edges(t, horizon);
+        if (e === undefined) return undefined;
+        if (g.level(e) === level) return e;
+        t = e;
+      }
+    };
+    let best: { at: number; cause: WakeCause; pin: number } | undefined;
+    if (stop.ext0) {
+      const at = levelWake(stop.ext0.pin, stop.ext0.level);
+      if (at !== undefined) best = { at, cause: "ext0", pin: stop.ext0.pin };
+    }
+    if (stop.ext1) {
+      const level = stop.ext1.mode === "any-high" ? 1 : 0;
+      for (const pin of stop.ext1.pins) {
+        const at = levelWake(pin, level);
+        if (at !== undefined && (!best || at < best.at)) best = { at, cause: "ext1", pin };
+      }
+    }
+    return best;
+  }
+
+  private scheduleEdge(watch: PinWatch): void {
+    const g = this.scenario.gpio.get(watch.pin);
+    if (!g) return;
+    let t = this.now;
+    for (;;) {
+      const e = g.edges(t, this.endAt);
+      if (e === undefined) return;
+      const level = g.level(e);
+      const rising = level === 1;
+      if ((rising && watch.edge & 1) || (!rising && watch.edge & 2)) {
+        this.addTimer({ at: e, id: watch.id, repeat: 0, kind: "gpio" });
+        return;
+      }
+      t = e;
+    }
+  }
+
+  // ---------------------------------------------------------------- host commands from XS
+
+  private pack(message: Record<string, unknown>, payload?: Uint8Array): ArrayBuffer {
+    const json = encoder.encode(JSON.stringify(message));
+    const out = new Uint8Array(4 + json.length + (payload?.length ?? 0));
+    new DataView(out.buffer).setUint32(0, json.length);
+    out.set(json, 4);
+    if (payload) out.set(payload, 4 + json.length);
+    return out.buffer;
+  }
+
+  private unpack(bytes: Uint8Array): Record<string, any> & { payload?: Uint8Array } {
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const length = dv.getUint32(0);
+    const message = JSON.parse(decoder.decode(bytes.subarray(4, 4 + length)));
+    if (bytes.length > 4 + length) message.payload = bytes.subarray(4 + length);
+    return message;
+  }
+
+  private onCommand(request: Uint8Array): Uint8Array {
+    let reply: { json: Record<string, unknown>; payload?: Uint8Array };
+    try {
+      const m = this.unpack(request);
+      reply = this.command(m, m.payload);
+    } catch (e) {
+      if (e instanceof PowerCut) {
+        this.trace("power-cut", { point: e.point });
+        this.stopWorker({ kind: "power-cut", offMs: 1000 }, "power-on");
+        reply = { json: { error: "power cut" } };
+      } else {
+        const err = e as Error;
+        reply = { json: { error: err.message, errorType: err instanceof TypeError ? "TypeError" : err instanceof RangeError ? "RangeError" : "Error" } };
+      }
+    }
+    reply.json.t = this.epochNow;
+    return new Uint8Array(this.pack(reply.json, reply.payload));
+  }
+
+  private command(m: Record<string, any>, payload: Uint8Array | undefined): { json: Record<string, unknown>; payload?: Uint8Array } {
+    const ok = (json: Record<string, unknown> = {}, p?: Uint8Array) => ({ json, payload: p });
+    switch (m.op as string) {
+      case "trace":
+        this.trace("log", { text: m.text });
+        return ok();
+      case "panic":
+        this.panicInfo = { message: m.message, stack: m.stack };
+        return ok();
+      case "module": {
+        const source = this.running!.info.modules[m.specifier];
+        if (source === undefined) {
+          const by = m.importer ? ` (imported by "${m.importer}"${this.sourceFileOf(m.importer)})` : "";
+          throw new Error(`module "${m.specifier}" not found${by}`);
+        }
+        this.moduleOrdinals.push(m.specifier);
+        return ok({}, encoder.encode(source));
+      }
+      case "config":
+        return ok({ config: { ...this.running!.info.config, ...this.options.deviceConfig } });
+
+      // -- time
+      case "timer.set":
+        this.removeTimer("timer", m.id);
+        this.addTimer({ at: this.now + m.delay, id: m.id, repeat: m.repeat, kind: "timer" });
+        return ok();
+      case "timer.clear":
+        this.removeTimer("timer", m.id);
+        return ok();
+      case "delay":
+        this.spend(this.awakeState(), Math.max(0, Number(m.ms) || 0));
+        return ok();
+      case "rtc.get":
+        return ok({ time: this.epochNow + this.rtcOffset });
+      case "rtc.set":
+        this.rtcOffset = Number(m.time) - this.epochNow;
+        return ok();
+
+      // -- power
+      case "deepSleep": {
+        if (m.us !== null && !(Number(m.us) >= 0)) throw new RangeError("deepSleep: us must be a non-negative number");
+        for (const w of [m.ext0, ...(m.ext1?.pins ?? []).map((pin: number) => ({ pin }))].filter(Boolean))
+          if (!this.board.rtcGpio.includes(w.pin)) throw new RangeError(`deepSleep: GPIO ${w.pin} is not an RTC GPIO and cannot wake the chip`);
+        if (m.us === null && !m.ext0 && !m.ext1) throw new RangeError("deepSleep: no wake source (give us, ext0 or ext1)");
+        this.rtcMemory = new Uint8Array(RETAINED_BYTES);
+        if (payload) this.rtcMemory.set(payload.subarray(0, RETAINED_BYTES));
+        this.stopWorker({ kind: "deep-sleep", us: m.us === null ? null : Number(m.us), ext0: m.ext0, ext1: m.ext1 });
+        return ok();
+      }
+      case "restart":
+        this.trace("restart", {});
+        this.stopWorker({ kind: "software" }, "software");
+        return ok();
+      case "esp32.info":
+        return ok({ wakeCause: this.wakeCause, wakePin: this.wakePin, resetReason: this.resetReason });
+      case "retained.read":
+        return ok({}, this.rtcMemory ?? new Uint8Array(RETAINED_BYTES));
+
+      // -- OTA
+      case "ota.info": {
+        const ota = this.storage.readOtaData();
+        const running = this.running!.partition;
+        return ok({ running, next: running === "ota_0" ? "ota_1" : "ota_0", state: ota.states[running] });
+      }
+      case "ota.markValid": {
+        const ota = this.storage.readOtaData();
+        const running = this.running!.partition;
+        if (ota.states[running] !== "valid") {
+          ota.states[running] = "valid";
+          this.storage.writeOtaData(ota);
+          this.trace("ota-valid", { partition: running, version: this.running!.info.version });
+        }
+        return ok();
+      }
+      case "ota.rollback": {
+        const ota = this.storage.readOtaData();
+        const running = this.running!.partition;
+        const other = running === "ota_0" ? "ota_1" : "ota_0";
+        if (ota.states[other] !== "valid") throw new Error("rollback: no valid previous image");
+        ota.states[running] = "invalid";
+        ota.boot = other;
+        this.storage.writeOtaData(ota);
+        this.trace("rollback", { partition: running, reason: "app requested" });
+        this.stopWorker({ kind: "rollback" }, "software");
+        return ok();
+      }
+      case "update.open": {
+        const running = this.running!.partition;
+        const target = (m.partition ?? (running === "ota_0" ? "ota_1" : "ota_0")) as "ota_0" | "ota_1";
+        if (target === running) throw new Error(`update: ${target} is the running partition`);
+        if (target !== "ota_0" && target !== "ota_1") throw new RangeError(`update: unknown partition ${target}`);
+        const size = this.storage.partitionSize(target);
+        if (!(Number(m.byteLength) > 0) || m.byteLength > size)
+          throw new RangeError(`update: byteLength ${m.byteLength} does not fit partition ${target} (${size} bytes)`);
+        if (m.mode !== "r+") {
+          const ota = this.storage.readOtaData();
+          if (ota.states[target] !== "empty") {
+            ota.states[target] = "empty";
+            this.storage.writeOtaData(ota);
+          }
+          this.storage.eraseAll(target);
+        }
+        this.trace("update-open", { partition: target, bytes: m.byteLength, resume: m.mode === "r+" });
+        return ok({ partition: target, position: 0 });
+      }
+      case "update.write":
+        this.storage.flashWrite(m.partition, m.byteOffset, payload ?? new Uint8Array(0));
+        return ok();
+      case "update.read":
+        return ok({}, this.storage.flashRead(m.partition, m.byteOffset, m.byteLength));
+      case "update.complete": {
+        const info = this.readImage(m.partition);
+        if (!info) throw new Error(`update: the image in ${m.partition} does not verify`);
+        const ota = this.storage.readOtaData();
+        ota.states[m.partition as "ota_0"] = "new";
+        ota.boot = m.partition;
+        this.storage.writeOtaData(ota);
+        this.trace("update-complete", { partition: m.partition, version: info.version });
+        return ok();
+      }
+      case "update.cancel": {
+        this.storage.eraseAll(m.partition);
+        const ota = this.storage.readOtaData();
+        ota.states[m.partition as "ota_0"] = "empty";
+        this.storage.writeOtaData(ota);
+        this.trace("update-cancel", { partition: m.partition });
+        return ok();
+      }
+
+      // -- storage
+      case "kv.open":
+        this.storage.kvOpen(m.path);
+        return ok();
+      case "kv.read": {
+        const v = this.storage.kvRead(m.path, m.key);
+        return v ? ok({ found: true }, v) : ok({ found: false });
+      }
+      case "kv.write":
+        this.storage.kvWrite(m.path, m.key, payload ?? new Uint8Array(0));
+        this.trace("kv-write", { path: m.path, key: m.key, bytes: payload?.length ?? 0 });
+        return ok();
+      case "kv.delete":
+        this.storage.kvDelete(m.path, m.key);
+        return ok();
+      case "flash.open": {
+        const size = this.storage.partitionSize(m.path);
+        return ok({ size, blockLength: this.storage.blockLength });
+      }
+      case "flash.read":
+        return ok({}, this.storage.flashRead(m.path, m.byteOffset, m.byteLength));
+      case "flash.write":
+        this.storage.flashWrite(m.path, m.byteOffset, payload ?? new Uint8Array(0));
+        this.trace("flash-write", { partition: m.path, offset: m.byteOffset, bytes: payload?.length ?? 0 });
+        return ok();
+      case "flash.erase":
+        this.storage.flashErase(m.path, m.block);
+        return ok();
+
+      // -- sockets
+      case "tcp.open":
+        this.openSocket(m.id, m.host, m.port, m.secure);
+        return ok();
+      case "tcp.read": {
+        const s = this.sockets.get(m.id);
+        if (!s) return ok({}, new Uint8Array(0));
+        return ok({}, s.read(m.count));
+      }
+      case "tcp.write": {
+        const s = this.sockets.get(m.id);
+        if (!s) throw new Error("socket is closed");
+        const bytes = payload ?? new Uint8Array(0);
+        this.lastNetActivity = performance.now();
+        this.spend("tx", this.energy.txMs(bytes.length));
+        this.sniffers.get(m.id)?.push(bytes, (p) => this.trace("publish", { ...p }));
+        return ok({ writable: s.write(bytes) });
+      }
+      case "tcp.close": {
+        const s = this.sockets.get(m.id);
+        if (s) {
+          s.close();
+          this.sockets.delete(m.id);
+          this.trace("socket-close", { id: m.id, bytesOut: s.bytesOut, bytesIn: s.bytesIn });
+        }
+        return ok();
+      }
+
+      // -- I/O pins and buses
+      case "adc.open":
+        return ok({ resolution: this.board.adc.resolution });
+      case "adc.read": {
+        const sig = this.scenario.adc.get(m.pin);
+        const raw = sig ? adcRawFromMv(this.board, sig(this.now)) : 0;
+        return ok({ value: raw });
+      }
+      case "gpio.open": {
+        const watch: PinWatch = { id: m.id, pin: m.pin, edge: m.edge ?? 0, level: this.gpioLevel(m.pin) };
+        this.pins.set(m.id, watch);
+        if (watch.edge) this.scheduleEdge(watch);
+        return ok();
+      }
+      case "gpio.read": {
+        const w = this.pins.get(m.id);
+        return ok({ value: w ? this.gpioLevel(w.pin) : 0 });
+      }
+      case "gpio.write":
+        this.trace("gpio", { id: m.id, value: m.value });
+        return ok();
+      case "gpio.close":
+        this.pins.delete(m.id);
+        this.removeTimer("gpio", m.id);
+        return ok();
+      case "i2c.open":
+        if (!Number.isInteger(m.address) || m.address < 0 || m.address > 0x7f) throw new RangeError(`I2C address ${m.address} is not a 7-bit address`);
+        this.i2cHandles.set(m.id, m.address);
+        return ok();
+      case "i2c.write":
+      case "i2c.read": {
+        const address = this.i2cHandles.get(m.id);
+        const dev = address === undefined ? undefined : this.i2cDevices.get(address);
+        if (!dev) throw new Error(`I2C: no device acknowledged address 0x${(address ?? 0).toString(16)} (NACK)`);
+        try {
+          if (m.op === "i2c.write") {
+            dev.write(payload ?? new Uint8Array(0), this.now);
+            return ok();
+          }
+          return ok({}, dev.read(m.count, this.now));
+        } catch (e) {
+          if (e instanceof I2CNack) throw new Error(`I2C 0x${address!.toString(16)}: ${e.message}`);
+          throw e;
+        }
+      }
+      case "i2c.close":
+        this.i2cHandles.delete(m.id);
+        return ok();
+
+      // -- crypto
+      case "digest.new": {
+        const alg = { SHA1: "sha1", SHA256: "sha256", SHA512: "sha512", MD5: "md5" }[m.algorithm as string];
+        if (!alg) throw new RangeError(`Digest: unsupported algorithm ${m.algorithm}`);
+        this.digests.set(m.id, createHash(alg));
+        (this.digests.get(m.id) as Hash & { alg?: string }).alg = alg;
+        return ok();
+      }
+      case "digest.write":
+        this.digests.get(m.id)!.update(payload ?? new Uint8Array(0));
+        return ok();
+      case "digest.close": {
+        const h = this.digests.get(m.id)!;
+        this.digests.delete(m.id);
+        return ok({}, new Uint8Array(h.digest()));
+      }
+      case "digest.reset": {
+        const h = this.digests.get(m.id) as Hash & { alg?: string };
+        this.digests.set(m.id, Object.assign(createHash(h.alg!), { alg: h.alg }));
+        return ok();
+      }
+      case "ecdsa.check":
+        this.p256Key(payload!);
+        return ok();
+      case "ecdsa.verify": {
+        const p = payload!;
+        const digest = p.subarray(0, m.digest);
+        const key = this.p256Key(p.subarray(m.digest, m.digest + m.key));
+        const sig = p.subarray(m.digest + m.key);
+        let valid = false;
+        try {
+          valid = p256.verify(sig, digest, key, { prehash: false, format: "der" });
+        } catch {
+          valid = false; // malformed DER is a failed verification, not a crash
+        }
+        return ok({ valid });
+      }
+      default:
+        throw new Error(`unknown device operation ${m.op}`);
+    }
+  }
+
+  private sourceFileOf(spec: string): string {
+    const s = this.options.image?.sources[spec];
+    return s ? `, ${s.file.replace(/^.*?\/(sdk|firmware|hil-tests|test)\//, "$1/")}` : "";
+  }
+
+  private p256Key(raw: Uint8Array): Uint8Array {
+    if (raw.length !== 65 || raw[0] !== 4) throw new RangeError("ECDSA: key must be an uncompressed P-256 point (65 bytes, 0x04 || X || Y)");
+    try {
+      p256.Point.fromBytes(raw);
+    } catch {
+      throw new RangeError("ECDSA: key is not a point on P-256");
+    }
+    return raw;
+  }
+
+  private openSocket(id: number, host: string, port: number, secure: SecureOptions | null): void {
+    if (!this.radioOn) {
+      const cached = this.joinedSincePowerOn;
+      const ms = cached ? this.board.power.wifiJoinCachedMs.value : this.board.power.wifiJoinMs.value;
+      this.spend("wifi-join", ms);
+      this.trace("wifi-join", { ms, cached });
+      this.radioOn = true;
+      this.joinedSincePowerOn = true;
+    }
+    const outage = this.scenario.network.down.some(([a, b]) => this.now >= a && this.now < b);
+    this.trace("socket-open", { id, host, port, tls: !!secure });
+    this.lastNetActivity = performance.now();
+    if (outage) {
+      // The broker is unreachable: the connect fails after a while, as it would.
+      this.addTimer({
+        at: this.now + 3000,
+        id: -1,
+        repeat: 0,
+        kind: "host",
+        action: () => this.events.push({ message: { type: "tcp", id, event: "error", message: "connect failed: network unreachable (scenario outage)" } }),
+      });
+      return;
+    }
+    const socket = new HostSocket(id, host, port, secure, this.faults, (e) => {
+      this.lastNetActivity = performance.now();
+      if (!this.sockets.has(id)) return;
+      if (e.kind === "connected") {
+        if (secure) this.spend("tls", this.board.power.tlsHandshakeMs.value);
+        this.trace("socket-connected", { id, tls: !!secure });
+        this.events.push({ message: { type: "tcp", id, event: "writable", count: 8192 } });
+      } else if (e.kind === "data") {
+        this.events.push({ message: { type: "tcp", id, event: "readable", count: e.bytes } });
+      } else {
+        this.sockets.delete(id);
+        this.trace("socket-error", { id, message: e.message });
+        this.events.push({ message: { type: "tcp", id, event: "error", message: e.message } });
+      }
+      this.wake?.();
+    });
+    this.sockets.set(id, socket);
+    this.sniffers.set(id, new MqttSniffer());
+  }
+}
+
+export { StorageError, type OtaData };

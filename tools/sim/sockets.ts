@@ -1,0 +1,174 @@
+// Real host sockets behind the virtual ESP32's embedded:io/socket/tcp(/tls),
+// with the fault hook tests drive: added latency, dropped or split traffic,
+// and cuts.
+import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+
+export interface SocketFaults {
+  /** Added one-way latency, ms, each direction. */
+  latencyMs: number;
+  /** Split every write into chunks of at most this many bytes, sent apart. */
+  splitWrites: number;
+  /** Silently discard incoming bytes (a black hole). */
+  dropIncoming: boolean;
+  /** Silently discard outgoing bytes. */
+  dropOutgoing: boolean;
+}
+
+export function defaultFaults(): SocketFaults {
+  return { latencyMs: 0, splitWrites: 0, dropIncoming: false, dropOutgoing: false };
+}
+
+export interface SecureOptions {
+  ca?: string;
+  certificate?: string;
+  key?: string;
+  serverName?: string;
+  alpn?: string;
+}
+
+export type SocketEvent =
+  | { kind: "connected" }
+  | { kind: "data"; bytes: number }
+  | { kind: "error"; message: string };
+
+/** How much the device may write before it is told the socket is full. */
+export const SOCKET_WINDOW = 8192;
+
+export class HostSocket {
+  private readonly socket: Socket;
+  private rx: Buffer[] = [];
+  private rxBytes = 0;
+  private closed = false;
+  /** Writes and deliveries waiting out the added latency. */
+  inFlight = 0;
+  connected = false;
+  bytesOut = 0;
+  bytesIn = 0;
+  readonly openedAt = Date.now();
+
+  constructor(
+    readonly id: number,
+    host: string,
+    port: number,
+    secure: SecureOptions | null,
+    private readonly faults: SocketFaults,
+    private readonly emit: (e: SocketEvent) => void,
+  ) {
+    const onConnect = () => {
+      this.later(() => {
+        this.connected = true;
+        this.emit({ kind: "connected" });
+      });
+    };
+    if (secure) {
+      this.socket = tlsConnect({
+        host,
+        port,
+        ca: secure.ca,
+        cert: secure.certificate,
+        key: secure.key,
+        servername: /^[\d.]+$/.test(secure.serverName ?? host) ? undefined : (secure.serverName ?? host),
+        ALPNProtocols: secure.alpn ? [secure.alpn] : undefined,
+        rejectUnauthorized: true,
+        checkServerIdentity: () => undefined, // the local cloud's certificates name loopback, not a DNS host
+      });
+      this.socket.once("secureConnect", onConnect);
+    } else {
+      this.socket = netConnect({ host, port });
+      this.socket.once("connect", onConnect);
+    }
+    this.socket.setNoDelay(true);
+    this.socket.on("data", (chunk: Buffer) => {
+      if (this.faults.dropIncoming) return;
+      this.later(() => {
+        if (this.closed) return;
+        this.rx.push(chunk);
+        this.rxBytes += chunk.length;
+        this.bytesIn += chunk.length;
+        this.emit({ kind: "data", bytes: this.rxBytes });
+      });
+    });
+    this.socket.on("error", (err) => this.fail(err.message));
+    this.socket.on("close", () => this.fail("connection closed by peer"));
+  }
+
+  private failed = false;
+  private fail(message: string): void {
+    if (this.failed || this.closed) return;
+    this.failed = true;
+    this.later(() => {
+      if (!this.closed) this.emit({ kind: "error", message });
+    });
+  }
+
+  private later(fn: () => void): void {
+    if (this.faults.latencyMs <= 0) return fn();
+    this.inFlight++;
+    setTimeout(() => {
+      this.inFlight--;
+      fn();
+    }, this.faults.latencyMs);
+  }
+
+  get available(): number {
+    return this.rxBytes;
+  }
+
+  read(count: number): Uint8Array {
+    const n = count < 0 ? this.rxBytes : Math.min(count, this.rxBytes);
+    const out = new Uint8Array(n);
+    let o = 0;
+    while (o < n) {
+      const head = this.rx[0];
+      const take = Math.min(head.length, n - o);
+      out.set(head.subarray(0, take), o);
+      o += take;
+      if (take === head.length) this.rx.shift();
+      else this.rx[0] = head.subarray(take);
+    }
+    this.rxBytes -= n;
+    return out;
+  }
+
+  write(bytes: Uint8Array): number {
+    if (this.closed || this.failed) throw new Error("socket is closed");
+    this.bytesOut += bytes.length;
+    if (this.faults.dropOutgoing) return SOCKET_WINDOW;
+    const copy = Buffer.from(bytes);
+    const send = () => {
+      if (this.closed || this.socket.destroyed) return;
+      const split = this.faults.splitWrites;
+      if (split > 0 && copy.length > split) {
+        for (let o = 0; o < copy.length; o += split) {
+          const part = copy.subarray(o, o + split);
+          this.inFlight++;
+          setTimeout(() => {
+            this.inFlight--;
+            if (!this.socket.destroyed) this.socket.write(part);
+          }, o / split);
+        }
+      } else this.socket.write(copy);
+    };
+    this.later(send);
+    return SOCKET_WINDOW;
+  }
+
+  /** The device closed it. */
+  close(): void {
+    this.closed = true;
+    this.socket.destroy();
+  }
+
+  /** A fault: the link dies under the device (RST), which sees an error. */
+  cut(): void {
+    this.socket.destroy();
+    this.fail("connection reset (fault injected)");
+  }
+
+  /** Power cut: the socket vanishes without the device ever hearing of it. */
+  destroy(): void {
+    this.closed = true;
+    this.socket.resetAndDestroy?.() ?? this.socket.destroy();
+  }
+}
