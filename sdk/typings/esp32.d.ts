@@ -21,8 +21,15 @@ declare module "xsiot/native/esp32" {
   /** GPIO that caused an ext1 wake, or -1. */
   export function wakePin(): number;
   export function resetReason(): ResetReason;
-  /** RTC slow memory block that survives deep sleep (not power-on). */
+  /** Size in bytes of the retained block (4096). */
+  export const RETAINED_SIZE: number;
+  /**
+   * A copy of the RTC slow memory block that survives deep sleep (zeroed at
+   * power-on). Changing the copy changes nothing: write back with retain().
+   */
   export function retained(): ArrayBuffer;
+  /** Copies `data` into the retained block at byte `at` (default 0); other bytes are unchanged. RangeError past the end. */
+  export function retain(data: ArrayBuffer | ArrayBufferView, at?: number): void;
 
   export const ota: {
     /** Label of the running app partition ("ota_0" | "ota_1"). */
