@@ -113,7 +113,7 @@ test("aws sdk: jobs get pending, start-next, update, describe", async () => {
   assert.deepEqual(s.execution?.statusDetails, { step: "download" });
   const version = s.execution!.versionNumber!;
 
-  const conflict = await once<iotjobs.model.RejectedError>((h) => jobs.subscribeToUpdateJobExecutionRejected({ thingName: THING, jobId: "fw-1" }, Q, h));
+  const conflict = await once<iotjobs.model.RejectedErrorResponse>((h) => jobs.subscribeToUpdateJobExecutionRejected({ thingName: THING, jobId: "fw-1" }, Q, h));
   await jobs.publishUpdateJobExecution({ thingName: THING, jobId: "fw-1", status: iotjobs.model.JobStatus.SUCCEEDED, expectedVersion: version + 5 }, Q);
   assert.equal((await conflict.result).code, iotjobs.model.RejectedErrorCode.VERSION_MISMATCH);
 

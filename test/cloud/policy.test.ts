@@ -34,7 +34,7 @@ test("v5: foreign SUBSCRIBE gets 0x87, foreign PUBLISH gets PUBACK 0x87, own top
 test("v3.1.1: foreign SUBSCRIBE gets 0x80, foreign PUBLISH disconnects", async () => {
   const b = await Device.connect(cloud.url, { clientId: "bob", protocolVersion: 4 });
   await assert.rejects(b.client.subscribeAsync("$aws/things/alice/shadow/#", { qos: 1 }), (e: any) => e.packet?.granted?.[0] === 0x80);
-  const closed = new Promise((r) => b.client.once("close", r));
+  const closed = new Promise<void>((r) => b.client.once("close", () => r()));
   b.client.publish("$aws/things/alice/shadow/update", JSON.stringify({ state: { desired: { x: 1 } } }), { qos: 1 });
   await closed;
   await sleep(50);
