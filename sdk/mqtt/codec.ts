@@ -256,7 +256,8 @@ function body(w: Writer, p: Packet, v: 4 | 5, limits: MqttLimits): void {
       }
       if (p.reasonCode || p.properties) {
         reason(w, p.reasonCode);
-        if (p.properties) writeProperties(w, p.properties, p.type);
+        // DISCONNECT may omit an empty property block (3.14.2.2.1); AUTH has no such rule.
+        if (p.properties || p.type === AUTH) writeProperties(w, p.properties, p.type);
       }
       return;
     default:
