@@ -22,7 +22,7 @@
 /* RTC slow memory: zeroed at power-on, kept across deep sleep. */
 static RTC_DATA_ATTR uint8_t gRetained[XSIOT_RETAINED_SIZE];
 
-static void check(esp_err_t err, const char *what)
+static void check(xsMachine *the, esp_err_t err, const char *what)
 {
 	if (ESP_OK != err)
 		xsUnknownError("%s: %s", what, esp_err_to_name(err));
@@ -43,16 +43,16 @@ void xs_esp32_deep_sleep(xsMachine *the)
 	if (us > 9007199254740991.0)
 		xsRangeError("deepSleep: us too large");
 
-	check(esp_sleep_disable_wakeup_source(ESP_SLEEP_WAKEUP_ALL), "deepSleep: clear wake sources");
+	check(the, esp_sleep_disable_wakeup_source(ESP_SLEEP_WAKEUP_ALL), "deepSleep: clear wake sources");
 	if (us >= 0)
-		check(esp_sleep_enable_timer_wakeup((uint64_t)us), "deepSleep: timer");
+		check(the, esp_sleep_enable_timer_wakeup((uint64_t)us), "deepSleep: timer");
 	if (ext0Pin >= 0) {
 		if ((ext0Pin > 39) || ((0 != ext0Level) && (1 != ext0Level)))
 			xsRangeError("deepSleep: bad ext0 pin or level");
-		check(esp_sleep_enable_ext0_wakeup((gpio_num_t)ext0Pin, (int)ext0Level), "deepSleep: ext0");
+		check(the, esp_sleep_enable_ext0_wakeup((gpio_num_t)ext0Pin, (int)ext0Level), "deepSleep: ext0");
 	}
 	if (0 != mask)
-		check(esp_sleep_enable_ext1_wakeup(mask, anyHigh ? ESP_EXT1_WAKEUP_ANY_HIGH : ESP_EXT1_WAKEUP_ALL_LOW), "deepSleep: ext1");
+		check(the, esp_sleep_enable_ext1_wakeup(mask, anyHigh ? ESP_EXT1_WAKEUP_ANY_HIGH : ESP_EXT1_WAKEUP_ALL_LOW), "deepSleep: ext1");
 
 	esp_deep_sleep_start();
 }
@@ -169,12 +169,12 @@ void xs_esp32_ota_state(xsMachine *the)
 
 void xs_esp32_ota_mark_valid(xsMachine *the)
 {
-	check(esp_ota_mark_app_valid_cancel_rollback(), "ota.markValid");
+	check(the, esp_ota_mark_app_valid_cancel_rollback(), "ota.markValid");
 }
 
 /* Reboots into the previous image; returns (and throws) only if that is impossible. */
 void xs_esp32_ota_rollback(xsMachine *the)
 {
-	check(esp_ota_mark_app_invalid_rollback_and_reboot(), "ota.rollback");
+	check(the, esp_ota_mark_app_invalid_rollback_and_reboot(), "ota.rollback");
 	xsUnknownError("ota.rollback: did not reboot");
 }
