@@ -321,7 +321,8 @@ export class MQTTClient implements MqttConnection {
           break;
         case "connected":
           this.attempt = 0;
-          if (!a.info.sessionPresent) this.resubscribe();
+          // Their actions run after this batch's, in order.
+          if (!a.info.sessionPresent) this.resubscribe(actions);
           safely("onConnect", () => this.options.onConnect && this.options.onConnect(a.info));
           break;
         case "message":
@@ -429,16 +430,14 @@ export class MQTTClient implements MqttConnection {
     }
   }
 
-  private resubscribe(): void {
+  private resubscribe(actions: Action[]): void {
     // The server kept no session: subscriptions made on earlier connections are gone.
     this.subscriptions.forEach((options, filter) => {
       const id = this.nextOp++;
       this.ops.set(id, { resolve: noop, reject: (e) => trace(`mqtt: resubscribe ${filter} failed: ${e.message}\n`) });
       const subs = [{ filter, qos: (options.qos || 0) as QoS, noLocal: options.noLocal, retainAsPublished: options.retainAsPublished, retainHandling: options.retainHandling }];
-      // Actions are queued behind the current run.
-      const actions = this.session.subscribe(subs, undefined, id, this.now());
-      for (const a of actions) if (a.type === "send") this.queue.push(a.bytes);
-      else if (a.type === "reject") this.settle(a.op, a.error);
+      const more = this.session.subscribe(subs, undefined, id, this.now());
+      for (const a of more) actions.push(a);
     });
   }
 

@@ -231,6 +231,9 @@ export class Session {
   }
 
   tick(now: number): Action[] {
+    // The caller's timer has fired: always report the next deadline again, even
+    // if unchanged (a timer that fires early must not leave the session without one).
+    this.timerAt = -2;
     if (this.state === CONNECTING && now >= this.connackAt) {
       this.fail(new MqttProtocolError(`no CONNACK within ${this.opts.connectTimeoutMs ?? 10000} ms`, 0x88), now, false);
     } else if (this.state === CONNECTED && this.pingAt >= 0 && now >= this.pingAt) {
