@@ -1,0 +1,11 @@
+// Module resolution hook: maps the device specifiers client.ts imports to host shims.
+const MAP = {
+  "embedded:io/socket/tcp": "./tcp.ts",
+  "embedded:io/socket/tcp/tls": "./tls.ts",
+  "embedded:io/system": "./system.ts",
+};
+export async function resolve(specifier, context, next) {
+  const to = MAP[specifier];
+  if (to) return next(new URL(to, import.meta.url).href, context);
+  return next(specifier, context);
+}
