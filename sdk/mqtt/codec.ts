@@ -351,7 +351,8 @@ export function decode(frame: Uint8Array, version: 4 | 5, limits: MqttLimits = D
       const id = readId(r, name);
       const properties = version === 5 ? readProperties(r, type, limits.maxProperties) : undefined;
       const codes: number[] = [];
-      while (r.p < r.end) {
+      // A 3.1.1 UNSUBACK has no payload: trailing bytes are rejected below.
+      if (type === SUBACK || version === 5) while (r.p < r.end) {
         const c = r.u8("reason code");
         if (version === 4 && c > 2 && c !== 0x80) throw new MqttProtocolError(`SUBACK return code 0x${c.toString(16)} is not defined in 3.1.1`, MALFORMED);
         codes.push(c);

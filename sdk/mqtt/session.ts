@@ -164,10 +164,11 @@ export class Session {
     this.reader = new FrameReader(this.limits.maxPacketSize);
     this.store = options.store || new MemoryInflightStore();
     this.server = this.defaults();
-    if (options.clean) this.store.clear();
     for (const r of this.store.load()) {
       const qos = r.packet ? ((r.packet[0] >> 1) & 3) as QoS : 2;
-      if (r.state !== 2 && (!r.packet || !qos)) {
+      // A clean start forgets QoS 2 exchanges past PUBREC (the server owns those messages),
+      // but unacknowledged PUBLISH packets are kept and sent again as new messages.
+      if ((r.state !== 2 && (!r.packet || !qos)) || (r.state === 2 && options.clean)) {
         this.store.remove(r.packetId);
         continue;
       }
@@ -197,7 +198,12 @@ export class Session {
     this.send(this.connectPacket(), now);
     // Resend what the previous connection left unacknowledged, with DUP.
     this.inflight.forEach((e) => {
-      if (e.state === 1 && e.packet) {
+      if (e.state === 2 && this.opts.clean) {
+        // New session: the server has forgotten this exchange; it owned the message since PUBREC.
+        this.inflight.delete(e.packetId);
+        this.store.remove(e.packetId);
+        this.resolve(e.op);
+      } else if (e.state === 1 && e.packet) {
         const b = e.packet.slice();
         b[0] |= 8;
         this.sent++;

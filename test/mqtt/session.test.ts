@@ -114,6 +114,25 @@ for (const v of [4, 5] as const) {
     assert.equal(store.size, 0);
   });
 
+  test(`v${v}: clean session reconnect resends unacknowledged PUBLISH, forgets PUBREC-received QoS 2`, () => {
+    const store = new MemoryInflightStore();
+    const h = connected({ version: v, clean: true, store });
+    h.publish("c/1", 1, 1);
+    h.publish("c/2", 2, 2);
+    const [a, b] = h.ofType(3);
+    h.server({ type: 5, packetId: b.packetId, reasonCode: 0 });
+    h.take(h.s.lost(h.now));
+    h.drain();
+    h.open();
+    const again = h.drain();
+    assert.deepEqual(again.map((p) => p.type), [1, 3], "CONNECT then the QoS 1 PUBLISH, no PUBREL");
+    assert.equal((again[1] as any).packetId, a.packetId);
+    assert.ok(h.resolved(2), "the QoS 2 message was the server's since PUBREC");
+    assert.equal(store.size, 1);
+    // 3.1.1 UNSUBACK carries no payload.
+    assert.throws(() => decode(Uint8Array.of(0xb0, 3, 0, 1, 0), 4), /trailing/);
+  });
+
   test(`v${v}: a new session resends what a previous one stored (flash-backed store survives reboot)`, () => {
     const store = new MemoryInflightStore();
     const h1 = connected({ version: v, clean: false, store });
