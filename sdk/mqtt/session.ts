@@ -21,7 +21,7 @@ export interface SessionLimits extends MqttLimits {
   maxQueued: number;
   /** Most inbound QoS 2 messages awaiting PUBREL (sent as Receive Maximum on MQTT 5). */
   receiveMaximum: number;
-  /** Most inbound topic aliases (sent as Topic Alias Maximum on MQTT 5). */
+  /** Most topic aliases each way: inbound (sent as Topic Alias Maximum on MQTT 5) and outbound (also capped by the server's). */
   topicAliasMaximum: number;
 }
 
@@ -30,7 +30,8 @@ export const DEFAULT_SESSION_LIMITS: Readonly<SessionLimits> = Object.freeze({
   maxInflight: 16,
   maxPipelined: 8,
   maxQueued: 64,
-  receiveMaximum: 16,
+  // Above Mosquitto's default in-flight window (20), which 3.1.1 brokers use without asking us.
+  receiveMaximum: 32,
   topicAliasMaximum: 16,
 });
 
@@ -373,7 +374,9 @@ export class Session {
         if (pr.serverKeepAlive !== undefined) s.keepAlive = this.keepAlive = pr.serverKeepAlive;
         if (pr.receiveMaximum !== undefined) s.receiveMaximum = pr.receiveMaximum;
         if (pr.maximumPacketSize !== undefined) s.maximumPacketSize = pr.maximumPacketSize;
-        if (pr.topicAliasMaximum !== undefined && this.opts.topicAliases !== false) s.topicAliasMaximum = pr.topicAliasMaximum;
+        if (pr.topicAliasMaximum !== undefined && this.opts.topicAliases !== false) {
+          s.topicAliasMaximum = Math.min(pr.topicAliasMaximum, this.limits.topicAliasMaximum);
+        }
         if (pr.maximumQoS !== undefined) s.maximumQoS = pr.maximumQoS as QoS;
         if (pr.retainAvailable !== undefined) s.retainAvailable = pr.retainAvailable === 1;
         if (p.properties) s.properties = p.properties;

@@ -37,16 +37,20 @@ async function waitListening(p: number): Promise<void> {
   throw new Error("mosquitto did not start");
 }
 
+function startBroker(p: number): ChildProcess {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "xsiot-mosq-"));
+  const conf = path.join(dir, "mosquitto.conf");
+  writeFileSync(conf, `listener ${p} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  return spawn(MOSQUITTO, ["-c", conf], { stdio: "ignore" });
+}
+
 before(async () => {
   if (!have) return;
   (globalThis as any).trace = (...v: unknown[]) => process.stderr.write(v.join(""));
   register(new URL("./shims/hooks.mjs", import.meta.url));
   MQTTClient = (await import("../../sdk/mqtt/client.ts")).MQTTClient;
   port = await freePort();
-  const dir = mkdtempSync(path.join(os.tmpdir(), "xsiot-mosq-"));
-  const conf = path.join(dir, "mosquitto.conf");
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  broker = spawn(MOSQUITTO, ["-c", conf], { stdio: "ignore" });
+  broker = startBroker(port);
   await waitListening(port);
 });
 
@@ -98,4 +102,36 @@ test("MQTTClient: connection refused ends with an Error in onClose and rejects w
   const e = await closed;
   assert.ok(e instanceof Error);
   assert.match(e!.message, /connection lost|ECONNREFUSED/);
+});
+
+test("MQTTClient: backoff doubles up to maxMs while the broker is down, then queued work goes out on connect", { skip: have ? false : "no /usr/sbin/mosquitto" }, async () => {
+  const p = await freePort();
+  const closes: number[] = [];
+  let late: ChildProcess | undefined;
+  const connected = new Promise<void>((resolve) => {
+    const c = new MQTTClient({
+      host: "127.0.0.1", port: p, clientId: "late", version: 5,
+      reconnect: { minMs: 40, maxMs: 160, jitter: 0.25 }, random: () => 0.5,
+      onClose: (e: Error | undefined) => { if (e) closes.push(Date.now()); },
+      onConnect: () => resolve(),
+    });
+    // Requested while no broker exists: kept, then pipelined after CONNECT.
+    const pub = c.publish("late/q1", "queued", { qos: 1 });
+    pub.then(() => c.close(), () => {});
+    (globalThis as any).__latePub = pub;
+  });
+  await new Promise((r) => setTimeout(r, 600));
+  late = startBroker(p);
+  try {
+    await connected;
+    await (globalThis as any).__latePub;
+    assert.ok(closes.length >= 4, `${closes.length} failed attempts`);
+    const gaps = closes.slice(1).map((t, i) => t - closes[i]);
+    // jitter 0.25 with random() = 0.5 takes 12.5% off: 35, 70, 140, 140, ...
+    assert.ok(gaps[0] >= 30 && gaps[0] < 90, `first gap ${gaps[0]}`);
+    assert.ok(gaps[1] >= 60 && gaps[1] < 150, `second gap ${gaps[1]}`);
+    for (const g of gaps.slice(2)) assert.ok(g >= 130 && g < 260, `capped gap ${g}`);
+  } finally {
+    late.kill();
+  }
 });

@@ -315,9 +315,9 @@ const BAD: [string, number[] | ((h: Harness) => void), number, RegExp][] = [
   ["PUBACK for an unknown packet", [0x40, 0x02, 0x12, 0x34], 0x82, /PUBACK for packet 4660/],
   ["SUBSCRIBE from the server", [0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, 0x61, 0x00], 0x82, /must not send SUBSCRIBE/],
   ["second CONNACK", [0x20, 0x03, 0x00, 0x00, 0x00], 0x82, /second CONNACK/],
-  ["topic alias above maximum", (h) => h.server({ type: 3, topic: "t", payload: enc(""), qos: 0, retain: false, dup: false, packetId: 0, properties: { topicAlias: 17 } }), 0x94, /topic alias 17/],
+  ["topic alias above maximum", (h) => h.server({ type: 3, topic: "t", payload: enc(""), qos: 0, retain: false, dup: false, packetId: 0, properties: { topicAlias: 17 } }), 0x94, /topic alias 17 outside 1..16/],
   ["unknown topic alias", (h) => h.server({ type: 3, topic: "", payload: enc(""), qos: 0, retain: false, dup: false, packetId: 0, properties: { topicAlias: 2 } }), 0x82, /used before it was set/],
-  ["receive maximum exceeded", (h) => { for (let i = 1; i <= 17; i++) h.server({ type: 3, topic: "t", payload: enc(""), qos: 2, retain: false, dup: false, packetId: i }); }, 0x93, /more than 16 QoS 2/],
+  ["receive maximum exceeded", (h) => { for (let i = 1; i <= 33; i++) h.server({ type: 3, topic: "t", payload: enc(""), qos: 2, retain: false, dup: false, packetId: i }); }, 0x93, /more than 32 QoS 2/],
 ];
 
 for (const [name, input, code, re] of BAD) {
