@@ -31,3 +31,9 @@ declare module "ecdsa" {
     verify(digest: ArrayBuffer, derSignature: ArrayBuffer): boolean;
   }
 }
+
+declare module "mc/config" {
+  /** The manifest's "config" section (and, in the virtual ESP32, per-device settings). */
+  const config: Record<string, unknown>;
+  export default config;
+}

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { createHash, type Hash } from "node:crypto";
 import { p256 } from "@noble/curves/nist.js";
 import { TraceMap, originalPositionFor } from "@jridgewell/trace-mapping";
-import { XsWorker, CrankError, WorkerExit, WorkerExitCode, type Meters } from "./xsnap.ts";
+import { XsWorker, CrankError, WorkerExit, WorkerExitCode, TOO_MUCH_COMPUTATION, type Meters } from "./xsnap.ts";
 import { DeviceStorage, PowerCut, StorageError, type OtaData } from "./storage.ts";
 import { HostSocket, defaultFaults, type SocketFaults, type SecureOptions } from "./sockets.ts";
 import { EnergyMeter, type EnergyState, type EnergyReport } from "./energy.ts";
@@ -232,9 +232,15 @@ export class VirtualDevice {
     const ota = this.storage.readOtaData();
     const current = this.readImage(ota.boot);
     if (!this.options.reflash && current && ota.states[ota.boot] !== "empty") return;
-    this.storage.eraseAll("ota_0");
-    this.storage.flashWrite("ota_0", 0, image.bytes);
-    this.storage.writeOtaData({ boot: "ota_0", states: { ota_0: "valid", ota_1: "empty" } });
+    const hook = this.storage.powerCutHook;
+    this.storage.powerCutHook = undefined; // the factory flasher is not the device: no power cuts here
+    try {
+      this.storage.eraseAll("ota_0");
+      this.storage.flashWrite("ota_0", 0, image.bytes);
+      this.storage.writeOtaData({ boot: "ota_0", states: { ota_0: "valid", ota_1: "empty" } });
+    } finally {
+      this.storage.powerCutHook = hook;
+    }
     this.trace("flash", { partition: "ota_0", app: image.info.app, version: image.info.version, bytes: image.bytes.length });
   }
 
@@ -443,7 +449,7 @@ export class VirtualDevice {
       }
       if (e instanceof WorkerExit) {
         const reason = e.code !== null ? WorkerExitCode[e.code] : undefined;
-        if (e.code === 5) {
+        if (e.code === TOO_MUCH_COMPUTATION) {
           this.trace("watchdog", { message: "task watchdog: a delivery ran past the compute limit (~5 s of CPU)" });
           this.stopWorker(undefined, "watchdog");
         } else this.panic(`XS engine aborted: ${reason ?? e.message}`);

@@ -95,7 +95,7 @@ function collectModules(path: string, into: Map<string, string>, config: Record<
   const dir = dirname(path);
   const sections: Manifest[] = [manifest];
   for (const [platform, section] of Object.entries(manifest.platforms ?? {}))
-    if (platform === "esp32" || platform === "esp32/*" || platform === "...") sections.push(section);
+    if (platform === "esp32" || platform.startsWith("esp32/")) sections.push(section);
   for (const section of sections) {
     const includes = section.include === undefined ? [] : Array.isArray(section.include) ? section.include : [section.include];
     for (const inc of includes) {

@@ -27,17 +27,17 @@ export class WorkerExit extends Error {
   }
 }
 
-/** Exit codes of xsnap-worker (xsnap.h). */
+/** Exit codes of xsnap-worker (as listed by @agoric/xsnap's api.js). */
 export const WorkerExitCode: Record<number, string> = {
-  1: "unknown error",
-  2: "uncaught exception",
-  3: "not enough memory",
-  4: "stack overflow",
-  5: "too much computation",
-  6: "no more keys",
-  7: "I/O error",
-  15: "unhandled exception at exit",
+  1: "bad argument usage",
+  2: "I/O error",
+  11: "not enough memory",
+  12: "stack overflow",
+  15: "unhandled exception",
+  16: "property name space exhausted",
+  17: "too much computation",
 };
+export const TOO_MUCH_COMPUTATION = 17;
 
 let workerPath: string | undefined;
 export function xsnapWorkerPath(): string {

@@ -1,0 +1,3 @@
+const ok = 1;
+const broken: number = (;
+trace(String(ok + broken));

@@ -1,0 +1,2 @@
+import { nothing } from "./lib";
+trace(String(nothing));

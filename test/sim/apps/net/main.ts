@@ -1,0 +1,33 @@
+// Connects to a host server (plain or mutual TLS per mc/config), sends a line, traces the echo.
+import TCP from "embedded:io/socket/tcp";
+import TLS from "embedded:io/socket/tcp/tls";
+import config from "mc/config";
+import { deepSleep } from "xsiot/native/esp32";
+
+const c = config as { port: number; tls?: { ca: string; certificate: string; key: string } };
+let received = "";
+const options = {
+  address: "127.0.0.1",
+  host: "127.0.0.1",
+  port: c.port,
+  onWritable(this: TCP) {
+    if (sent) return;
+    sent = true;
+    this.write(new TextEncoder().encode("ping from xs\n"));
+  },
+  onReadable(this: TCP, count: number) {
+    received += new TextDecoder().decode(this.read(count));
+    if (received.endsWith("\n")) {
+      trace(`echo: ${received.trim()}`);
+      this.close();
+      deepSleep({ us: 60_000_000 });
+    }
+  },
+  onError(message?: string) {
+    trace(`socket error: ${message}`);
+    deepSleep({ us: 60_000_000 });
+  },
+};
+let sent = false;
+if (c.tls) new TLS({ ...options, secure: c.tls });
+else new TCP(options);

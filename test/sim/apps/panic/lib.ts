@@ -1,0 +1,4 @@
+export function explode(why: string): never {
+  const detail = `driver failed: ${why}`;
+  throw new Error(detail);
+}
