@@ -116,7 +116,7 @@ test("mutual-TLS round trip with a test CA; a client without a certificate is re
   const client = await issueCertificate(ca, { cn: "thing-1" });
   const peers: string[] = [];
   const server = createTlsServer({ cert: serverCert.certPem, key: serverCert.keyPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true }, (s) => {
-    peers.push(s.getPeerCertificate().subject.CN);
+    peers.push(String(s.getPeerCertificate().subject.CN));
     s.on("data", (d) => s.write(`tls ${d}`));
   });
   server.on("tlsClientError", () => {});

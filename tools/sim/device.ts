@@ -705,8 +705,6 @@ export class VirtualDevice {
         for (const w of [m.ext0, ...(m.ext1?.pins ?? []).map((pin: number) => ({ pin }))].filter(Boolean))
           if (!this.board.rtcGpio.includes(w.pin)) throw new RangeError(`deepSleep: GPIO ${w.pin} is not an RTC GPIO and cannot wake the chip`);
         if (m.us === null && !m.ext0 && !m.ext1) throw new RangeError("deepSleep: no wake source (give us, ext0 or ext1)");
-        this.rtcMemory = new Uint8Array(RETAINED_BYTES);
-        if (payload) this.rtcMemory.set(payload.subarray(0, RETAINED_BYTES));
         this.stopWorker({ kind: "deep-sleep", us: m.us === null ? null : Number(m.us), ext0: m.ext0, ext1: m.ext1 });
         return ok();
       }
@@ -717,7 +715,15 @@ export class VirtualDevice {
       case "esp32.info":
         return ok({ wakeCause: this.wakeCause, wakePin: this.wakePin, resetReason: this.resetReason });
       case "retained.read":
-        return ok({}, this.rtcMemory ?? new Uint8Array(RETAINED_BYTES));
+        return ok({}, (this.rtcMemory ??= new Uint8Array(RETAINED_BYTES)).slice());
+      case "retained.write": {
+        const data = payload ?? new Uint8Array(0);
+        const at = Number(m.at);
+        if (!Number.isInteger(at) || at < 0 || at + data.length > RETAINED_BYTES)
+          throw new RangeError(`retain: ${data.length} bytes at ${m.at} do not fit the ${RETAINED_BYTES}-byte retained block`);
+        (this.rtcMemory ??= new Uint8Array(RETAINED_BYTES)).set(data, at);
+        return ok();
+      }
 
       // -- OTA
       case "ota.info": {

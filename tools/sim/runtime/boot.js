@@ -335,19 +335,19 @@
   }
 
   // ---- xsiot/native/esp32 ------------------------------------------------------------
-  let retainedBuffer;
   const esp32 = {
+    RETAINED_SIZE: 4096,
     deepSleep(options) {
       const o = options ?? {};
-      host({ op: "deepSleep", us: o.us ?? null, ext0: o.ext0 ?? null, ext1: o.ext1 ?? null }, retainedBuffer ?? new ArrayBuffer(0));
+      host({ op: "deepSleep", us: o.us ?? null, ext0: o.ext0 ?? null, ext1: o.ext1 ?? null });
       for (;;); // unreachable: the host powers the worker down during the call
     },
     wakeCause: () => host({ op: "esp32.info" }).wakeCause,
     wakePin: () => host({ op: "esp32.info" }).wakePin,
     resetReason: () => host({ op: "esp32.info" }).resetReason,
-    retained() {
-      if (!retainedBuffer) retainedBuffer = host({ op: "retained.read" }).payload;
-      return retainedBuffer;
+    retained: () => host({ op: "retained.read" }).payload,
+    retain(data, at) {
+      host({ op: "retained.write", at: at ?? 0 }, data);
     },
     ota: {
       running: () => host({ op: "ota.info" }).running,
