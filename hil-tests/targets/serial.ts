@@ -1,0 +1,85 @@
+// A flashed ESP32 board on a serial port: reads the firmware's JSON-line
+// trace, and resets it through DTR/RTS the way esptool does on boards with
+// the usual auto-reset circuit (RTS drives EN through a transistor, DTR drives GPIO0).
+import { SerialPort } from "serialport";
+import type { Target, TargetOptions } from "../target.ts";
+import { TargetTimeout } from "../target.ts";
+import { TraceParser, type DeviceEvent } from "../trace.ts";
+
+export interface SerialLike {
+  on(event: "data", cb: (chunk: Buffer) => void): unknown;
+  set(options: { dtr?: boolean; rts?: boolean }, cb: (err: Error | null) => void): unknown;
+  close(cb?: (err: Error | null) => void): unknown;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** esptool's hard reset: hold EN low ~100 ms with GPIO0 high, then release into the app. */
+export async function hardReset(port: SerialLike, holdMs = 100): Promise<void> {
+  const set = (o: { dtr: boolean; rts: boolean }) => new Promise<void>((res, rej) => port.set(o, (e) => (e ? rej(e) : res())));
+  await set({ dtr: false, rts: true }); // EN low, IO0 high
+  await sleep(holdMs);
+  await set({ dtr: false, rts: false }); // EN high: boots the app (not the download mode)
+}
+
+/** Opens a port at 115200 baud (the ESP32 console), failing with the port's own message. */
+export function openPort(path: string): Promise<SerialLike> {
+  return new Promise((resolve, reject) => {
+    const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
+    port.open((err) => (err ? reject(new Error(`cannot open ${path}: ${err.message}`)) : resolve(port)));
+  });
+}
+
+export class SerialTarget implements Target {
+  readonly kind = "serial" as const;
+  readonly events: DeviceEvent[] = [];
+  private waiters: { match: (e: DeviceEvent) => boolean; resolve: (e: DeviceEvent) => void }[] = [];
+  private port: SerialLike | undefined;
+  readonly parser = new TraceParser((e) => this.onEvent(e));
+
+  constructor(readonly path: string, private readonly open: (path: string) => Promise<SerialLike> = openPort) {}
+
+  private onEvent(e: DeviceEvent): void {
+    this.events.push(e);
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.match(e)) return true;
+      w.resolve(e);
+      return false;
+    });
+  }
+
+  async start(_options: TargetOptions): Promise<void> {
+    // A board's settings (thing name, cloud address, certificates) are flashed with the firmware
+    // (xsiot flash) or provisioned by claim; here we only attach and reset it.
+    this.port = await this.open(this.path);
+    this.port.on("data", (chunk) => this.parser.push(chunk));
+    await hardReset(this.port);
+  }
+
+  waitFor(match: (e: DeviceEvent) => boolean, timeoutMs: number, what: string): Promise<DeviceEvent> {
+    const seen = this.events.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.resolve !== done);
+        reject(new TargetTimeout(`${this.path}: no ${what} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const done = (e: DeviceEvent) => {
+        clearTimeout(timer);
+        resolve(e);
+      };
+      this.waiters.push({ match, resolve: done });
+    });
+  }
+
+  async reset(): Promise<void> {
+    if (!this.port) throw new Error("serial target not started");
+    await hardReset(this.port);
+  }
+
+  async stop(): Promise<void> {
+    const port = this.port;
+    this.port = undefined;
+    if (port) await new Promise<void>((res) => port.close(() => res()));
+  }
+}
