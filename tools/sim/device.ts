@@ -19,6 +19,7 @@ import { emptyScenario, type Scenario } from "./scenario.ts";
 import { Sht3x, I2CNack, type I2CPeripheral } from "./i2c.ts";
 import { parseImage, type BuiltApp, type ImageInfo } from "./image.ts";
 import { MqttSniffer } from "./mqtt-sniffer.ts";
+import { boardConfig } from "../boards/manifests.ts";
 
 const BOOT_SCRIPT = readFileSync(new URL("./runtime/boot.js", import.meta.url), "utf8");
 export const RETAINED_BYTES = 4096;
@@ -680,7 +681,7 @@ export class VirtualDevice {
         return ok({}, encoder.encode(source));
       }
       case "config":
-        return ok({ config: { ...this.running!.info.config, ...this.options.deviceConfig } });
+        return ok({ config: { ...this.running!.info.config, board: boardConfig(this.board), ...this.options.deviceConfig } });
 
       // -- time
       case "timer.set":
