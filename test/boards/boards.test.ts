@@ -5,7 +5,7 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
 import { Ajv } from "ajv";
-import { boardIds, loadBoard, checkBoard, BOARDS_DIR } from "../../tools/sim/board.ts";
+import { boardIds, loadBoard, checkBoard, BOARDS_DIR, type Board } from "../../tools/sim/board.ts";
 import { manifestText, manifestPath, MANIFESTS_DIR } from "../../tools/boards/manifests.ts";
 import { checkPrerequisites } from "../../tools/cli/commands/flash.ts";
 import { REPO_ROOT, buildApp } from "../../tools/sim/image.ts";
@@ -34,7 +34,7 @@ test("there are at least three boards, each valid against the schema, with sourc
   for (const id of ["esp32-devkitc", "esp-wroom-32"]) assert.ok(ids.includes(id), id);
   assert.ok(ids.length >= 3);
   for (const id of ids) {
-    const raw = JSON.parse(readFileSync(join(BOARDS_DIR, `${id}.json`), "utf8"));
+    const raw = JSON.parse(readFileSync(join(BOARDS_DIR, `${id}.json`), "utf8")) as Board;
     assert.ok(boardSchema(raw), `${id}: ${ajv.errorsText(boardSchema.errors)}`);
     assert.equal(raw.id, id, "file name matches id");
     assert.deepEqual(checkBoard(raw), [], id);

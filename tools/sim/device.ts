@@ -50,6 +50,8 @@ export interface DeviceOptions {
   watchdogUnits?: number;
   /** Stop the device after this many panics (a boot loop). */
   maxPanics?: number;
+  /** Virtual ms per real ms for idle time (a live demo); unset: as fast as the host can. */
+  pace?: number;
 }
 
 type Stop =
@@ -176,6 +178,8 @@ export class VirtualDevice {
 
   /** Ends the simulation of this device now (worker killed, sockets dropped). */
   shutdown(): void {
+    this.halted = true;
+    this.endAt = Math.min(this.endAt, this.now);
     this.worker?.kill();
     this.worker = undefined;
     for (const s of this.sockets.values()) s.destroy();
@@ -220,6 +224,20 @@ export class VirtualDevice {
     this.energy.charge(state, ms);
     this.now += ms;
   }
+
+  /** Idle time: jumped over, or played out in real time when paced. */
+  private async idle(state: EnergyState, ms: number): Promise<void> {
+    const pace = this.options.pace;
+    if (!pace) return this.spend(state, ms);
+    const end = this.now + ms;
+    while (this.now < end && !this.halted) {
+      const step = Math.min(end - this.now, 250 * pace);
+      await new Promise((r) => setTimeout(r, step / pace));
+      this.spend(state, step);
+    }
+  }
+
+  private halted = false;
 
   private awakeState(): EnergyState {
     return this.radioOn ? "radio" : "cpu";
@@ -413,7 +431,7 @@ export class VirtualDevice {
       const canJump = this.sockets.size === 0 || (!this.networkBusy() && realIdle >= quietMs);
       if (canJump) {
         const target = Math.min(next ? next.at : Infinity, this.endAt);
-        this.spend(this.awakeState(), target - this.now);
+        await this.idle(this.awakeState(), target - this.now);
         continue;
       }
       // Wait for the network in real time, which is also virtual time.
@@ -530,7 +548,7 @@ export class VirtualDevice {
         this.trace("sleep", { us: stop.us, ext0: stop.ext0, ext1: stop.ext1, until: Number.isFinite(wakeAt) ? this.startTime + wakeAt : null });
         const hostTimer = this.timers[0];
         const until = Math.min(wakeAt, this.endAt, hostTimer ? Math.max(hostTimer.at, this.now) : Infinity);
-        this.spend("deep-sleep", until - this.now);
+        await this.idle("deep-sleep", until - this.now);
         while (this.timers[0] && this.timers[0].at <= this.now) this.timers.shift()!.action!();
         if (this.powerCutRequest !== undefined) {
           // Power lost while asleep: RTC memory goes too.
