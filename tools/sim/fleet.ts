@@ -57,8 +57,8 @@ export async function probeEngine(): Promise<EngineInfo> {
 }
 
 export async function runFleet(options: FleetOptions): Promise<{ devices: VirtualDevice[]; summaries: DeviceSummary[] }> {
-  const image = typeof options.app === "string" ? buildApp(options.app) : options.app;
   const board = typeof options.board === "string" ? loadBoard(options.board) : options.board;
+  const image = typeof options.app === "string" ? buildApp(options.app) : options.app;
   const count = options.devices ?? 1;
   if (!Number.isInteger(count) || count < 1 || count > 500) throw new RangeError(`devices must be 1-500, got ${count}`);
   const dir = resolve(options.dir ?? ".xsiot/sim");
