@@ -180,9 +180,11 @@ export class Session {
   get connected(): boolean {
     return this.state === CONNECTED;
   }
-  /** Something is unacknowledged or waiting to be sent. */
+  /** Something is unacknowledged or waiting to be sent (or an inbound QoS 2 awaits PUBREL). */
   get busy(): boolean {
-    return this.inflight.size > 0 || this.pending.size > 0 || this.qos0.length > 0;
+    // An inbound QoS 2 message awaiting PUBREL is an exchange in progress: a
+    // flush-then-close must not cut it (the server would hold the message).
+    return this.inflight.size > 0 || this.pending.size > 0 || this.qos0.length > 0 || (this.state === CONNECTED && this.qos2In.size > 0);
   }
   get info(): ConnectInfo {
     return this.server;
