@@ -31,6 +31,8 @@ export interface JobContext {
   save(state: Record<string, unknown>): void;
   /** Set when the job was canceled or removed while the handler ran. */
   readonly canceled: boolean;
+  /** Why `canceled` is set: the status the cloud reports (CANCELED, REMOVED, TIMED_OUT...) or the local step timeout. */
+  readonly cancelReason?: string;
 }
 
 /**
@@ -38,3 +40,12 @@ export interface JobContext {
  * AWS OTA document ({"afr_ota": ...}) has the operation "afr_ota".
  */
 export type JobHandler = (job: JobContext) => void | Promise<void>;
+
+/*
+ * How the agent (sdk/jobs/agent.ts) runs a handler:
+ * - A handler that returns (or resolves) without succeed/fail/reject leaves the
+ *   execution IN_PROGRESS: it is resumed at the next start (next wake or reboot),
+ *   with load() returning what it saved. This is how a job spans deep sleep.
+ * - A handler that throws (or rejects) ends the execution FAILED with the message as reason.
+ * - After `canceled` is set, progress/succeed/fail/reject reject without sending.
+ */
