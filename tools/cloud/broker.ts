@@ -3,11 +3,13 @@
 // CN is the identity), both on loopback by default. Every PUBLISH and SUBSCRIBE of a
 // device is checked against the registry's policy; refusals are logged.
 import { Aedes, type AuthenticateError, type Client } from "aedes";
+import { createHash } from "node:crypto";
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { connMeta, handleConnection, type ConnMeta, type V5Hooks } from "./mqtt5.ts";
 import { describeIdentity, identityFromName, type Identity, type Registry } from "./registry.ts";
 import type { Logger } from "./log.ts";
+import { topicMatches } from "./topics.ts";
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -27,6 +29,29 @@ export interface EmbeddedBroker {
 }
 
 const identities = new WeakMap<Client, Identity>();
+
+/** A PUBLISH by a device that a cloud service answers to that connection alone. */
+export interface DirectRequest {
+  topic: string;
+  payload: Buffer;
+  clientId: string;
+  identity: Identity;
+  /** Delivers a PUBLISH (QoS 1) to the requesting connection only, never to other
+   * subscribers of the topic. False if that connection has gone. */
+  reply(topic: string, payload: string | Buffer): Promise<boolean>;
+}
+/** Request/response with one connection, for answers that must not be broadcast
+ * (fleet provisioning: claim devices share response topics, and the answer to
+ * `$aws/certificates/create/json` carries a private key). Embedded broker only. */
+export interface DirectChannel {
+  /** Calls handler for each authorised device PUBLISH on a topic matching filter. Returns a remover. */
+  onRequest(filter: string, handler: (req: DirectRequest) => void): () => void;
+}
+const channels = new WeakMap<Registry, DirectChannel>();
+/** The direct channel of the embedded broker serving this registry (undefined with an external broker). */
+export function directChannel(registry: Registry): DirectChannel | undefined {
+  return channels.get(registry);
+}
 
 function authError(msg: string, code: number): AuthenticateError {
   return Object.assign(new Error(msg), { returnCode: code }) as AuthenticateError;
@@ -76,6 +101,36 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
       done(null, null);
     },
   });
+  const direct: { filter: string; handler: (req: DirectRequest) => void }[] = [];
+  channels.set(registry, {
+    onRequest(filter, handler) {
+      const entry = { filter, handler };
+      direct.push(entry);
+      return () => {
+        const i = direct.indexOf(entry);
+        if (i >= 0) direct.splice(i, 1);
+      };
+    },
+  });
+  aedes.on("publish", (packet, client) => {
+    if (!client || !direct.length) return;
+    const identity = identities.get(client);
+    if (!identity) return;
+    for (const d of direct) {
+      if (!topicMatches(d.filter, packet.topic)) continue;
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      const reply = (topic: string, body: string | Buffer) =>
+        new Promise<boolean>((res) => {
+          if (client.closed || (aedes as unknown as { clients: Record<string, Client> }).clients[client.id] !== client) return res(false);
+          client.publish({ cmd: "publish", topic, payload: Buffer.from(body), qos: 1, retain: false, dup: false }, () => res(true));
+        });
+      try {
+        d.handler({ topic: packet.topic, payload, clientId: client.id, identity, reply });
+      } catch (e) {
+        log.error(`direct handler for ${packet.topic} failed: ${(e as Error).stack ?? e}`);
+      }
+    }
+  });
   aedes.on("clientError", (client, err) => log.warn(`client ${client?.id ?? "?"}: ${err.message}`));
   aedes.on("connectionError", (_client, err) => log.warn(`connection error: ${err.message}`));
 
@@ -99,11 +154,23 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
   const secure = createTlsServer(
     { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" },
     (socket: TLSSocket) => {
-      const cn = socket.getPeerCertificate()?.subject?.CN;
+      const peer = socket.getPeerCertificate();
+      let cn = peer?.subject?.CN;
       const remote = `${socket.remoteAddress}:${socket.remotePort}`;
       if (!socket.authorized || typeof cn !== "string") {
         log.warn(`TLS client ${remote} without a valid certificate: ${socket.authorizationError ?? "no CN"}`);
         return socket.destroy();
+      }
+      // A certificate from fleet provisioning is known by its id: its thing is the identity.
+      if (peer.raw) {
+        const rec = registry.certificate(createHash("sha256").update(peer.raw).digest("hex"));
+        if (rec) {
+          if (rec.status !== "ACTIVE" || !rec.thingName) {
+            log.warn(`TLS client ${remote}: certificate ${rec.certificateId.slice(0, 12)}… is ${rec.status}${rec.thingName ? "" : " and attached to no thing"}`);
+            return socket.destroy();
+          }
+          cn = rec.thingName;
+        }
       }
       handleConnection(socket, aedes, { remote, certCn: cn }, hooks);
     },

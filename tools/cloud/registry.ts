@@ -14,15 +14,33 @@ export interface Thing {
 }
 
 export const DEFAULT_APP_TOPICS = ["dt/${thing}/#", "cmd/${thing}/#"];
-/** What a claim certificate may do (fleet provisioning by claim). */
-export const CLAIM_TOPICS = [
+/** Requests a claim certificate may publish (fleet provisioning by claim). */
+export const CLAIM_REQUEST_TOPICS = [
   "$aws/certificates/create/json",
-  "$aws/certificates/create/json/+",
   "$aws/certificates/create-from-csr/json",
-  "$aws/certificates/create-from-csr/json/+",
   "$aws/provisioning-templates/+/provision/json",
-  "$aws/provisioning-templates/+/provision/json/+",
 ];
+/** Answers a claim certificate may subscribe to. A claim may neither publish on these
+ * (it could forge an answer for another device sharing the claim) nor subscribe to
+ * the requests (it would see other devices' ownership tokens). The cloud delivers each
+ * answer to the requesting connection only (broker.ts DirectChannel). */
+export const CLAIM_RESPONSE_TOPICS = CLAIM_REQUEST_TOPICS.flatMap((t) => [`${t}/accepted`, `${t}/rejected`]);
+/** Everything a claim touches (requests and answers). */
+export const CLAIM_TOPICS = [...CLAIM_REQUEST_TOPICS, ...CLAIM_RESPONSE_TOPICS];
+
+/** A certificate issued by fleet provisioning. Its CN is not a thing name: the broker
+ * finds the thing through this record (by certificate id), and refuses the certificate
+ * unless it is ACTIVE (an unclaimed certificate is harmless). */
+export interface CertificateRecord {
+  certificateId: string;
+  status: "PENDING_ACTIVATION" | "ACTIVE" | "REVOKED";
+  /** Thing the certificate is attached to (set when provisioned). */
+  thingName?: string;
+  createdAt: number;
+  /** Claim that asked for it and the MQTT client id it used. */
+  claimName: string;
+  clientId: string;
+}
 
 /** Who is on the other end of a device connection. */
 export type Identity = { kind: "thing"; thingName: string } | { kind: "claim"; claimName: string };
@@ -79,6 +97,17 @@ export class Registry {
     return this.store.deleteThing(thingName);
   }
 
+  // certificates issued by fleet provisioning, by certificate id (SHA-256 of the DER)
+  certificate(certificateId: string): CertificateRecord | undefined {
+    return this.store.kv<CertificateRecord>("certificates").get(certificateId);
+  }
+  putCertificate(rec: CertificateRecord): void {
+    this.store.kv<CertificateRecord>("certificates").put(rec.certificateId, rec);
+  }
+  certificates(): CertificateRecord[] {
+    return this.store.kv<CertificateRecord>("certificates").list().map((r) => r.value);
+  }
+
   /** Topic filters the identity may publish and subscribe to. */
   allowedFilters(id: Identity): string[] {
     if (id.kind === "claim") return CLAIM_TOPICS;
@@ -87,10 +116,12 @@ export class Registry {
     return [`$aws/things/${t}/#`, ...app.map((f) => f.split("${thing}").join(t))];
   }
   canPublish(id: Identity, topic: string): boolean {
-    return this.allowedFilters(id).some((f) => topicMatches(f, topic));
+    const filters = id.kind === "claim" ? CLAIM_REQUEST_TOPICS : this.allowedFilters(id);
+    return filters.some((f) => topicMatches(f, topic));
   }
   canSubscribe(id: Identity, filter: string): boolean {
-    return this.allowedFilters(id).some((f) => filterCovers(f, filter));
+    const filters = id.kind === "claim" ? CLAIM_RESPONSE_TOPICS : this.allowedFilters(id);
+    return filters.some((f) => filterCovers(f, filter));
   }
 }
 

@@ -1,7 +1,8 @@
 // Built-in services, started in this order. Add a service here (one import, one
 // entry), or call registerService() from service.ts, or pass startCloud({ services }).
 import { jobsService } from "./jobs.ts";
+import { provisioningService } from "./provisioning.ts";
 import type { ServiceFactory } from "./service.ts";
 import { shadowService } from "./shadow.ts";
 
-export const builtinServices: ServiceFactory[] = [shadowService, jobsService];
+export const builtinServices: ServiceFactory[] = [shadowService, jobsService, provisioningService];
