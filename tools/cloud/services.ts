@@ -4,5 +4,6 @@ import { jobsService } from "./jobs.ts";
 import { provisioningService } from "./provisioning.ts";
 import type { ServiceFactory } from "./service.ts";
 import { shadowService } from "./shadow.ts";
+import { streamsService } from "./streams.ts";
 
-export const builtinServices: ServiceFactory[] = [shadowService, jobsService, provisioningService];
+export const builtinServices: ServiceFactory[] = [shadowService, jobsService, provisioningService, streamsService];
