@@ -118,6 +118,8 @@ class Run implements JobContext {
   progressTimer: number | undefined;
   lastProgressAt = -Infinity;
   stepTimer: number | undefined;
+  /** Updates of one execution go out one at a time (each needs the version the previous one made). */
+  chain: Promise<void> = Promise.resolve();
   constructor(
     private agent: JobsAgent,
     execution: JobExecution,
@@ -540,7 +542,9 @@ export class JobsAgent {
         } else {
           this.pausedJobId = run.execution.jobId;
           this.log(`jobs: ${run.execution.jobId}: paused IN_PROGRESS; resumes at the next start`);
-          this.afterStart();
+          // start-next would hand the paused execution straight back (in-progress jobs come first).
+          this.startAgain = false;
+          this.checkIdle();
         }
       });
   }
@@ -650,8 +654,15 @@ export class JobsAgent {
     );
   }
 
+  /** Queues a J/update behind the execution's previous ones. */
+  private update(run: Run, status: JobStatus, details: StatusDetails): Promise<void> {
+    const p = run.chain.then(() => this.sendUpdate(run, status, details));
+    run.chain = p.catch(() => undefined);
+    return p;
+  }
+
   /** J/update with expectedVersion; VersionMismatch: J/get, then one retry. */
-  private async update(run: Run, status: JobStatus, details: StatusDetails): Promise<void> {
+  private async sendUpdate(run: Run, status: JobStatus, details: StatusDetails): Promise<void> {
     const jobId = run.execution.jobId;
     for (let attempt = 0; ; attempt++) {
       const body: JsonObject = { status, statusDetails: details, includeJobExecutionState: true };
