@@ -290,6 +290,10 @@ export class MQTTClient implements MqttConnection {
 
   private onSocketError(sock: Socket, message?: string): void {
     if (sock !== this.sock) return;
+    // Nothing more can be written to it: without this, the drain at the end of
+    // run() would write to the dead socket, fail, and come back here (unbounded recursion).
+    this.opened = false;
+    this.queue.length = 0;
     this.run(this.session.lost(this.now(), `connection lost${message ? ": " + message : ""}`));
     if (sock === this.sock) {
       // The session had already closed (no close action): still end the socket.

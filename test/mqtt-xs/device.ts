@@ -28,8 +28,19 @@ export function appEvents(events: TraceEvent[]): AppEvent[] {
   return out;
 }
 
-export function startDevice(config: Record<string, unknown>, onApp?: (e: AppEvent, d: VirtualDevice, raw: TraceEvent) => void, onTrace?: (e: TraceEvent, d: VirtualDevice) => void) {
+export function startDevice(
+  config: Record<string, unknown>,
+  onApp?: (e: AppEvent, d: VirtualDevice, raw: TraceEvent) => void,
+  onTrace?: (e: TraceEvent, d: VirtualDevice) => void,
+  options: { quietMs?: number; dir?: string } = {},
+) {
   return makeDevice(clientApp(), {
+    // Virtual time jumps once the network has been quiet this long (real ms). The
+    // simulator's 25 ms default is shorter than Mosquitto's answer under a loaded
+    // 2-core test run now and then, and a jump then fires the client's deadlines
+    // (flush, CONNACK, PINGRESP) before the answer lands: 100 ms keeps the tests honest.
+    quietMs: 100,
+    ...options,
     deviceConfig: config,
     maxPanics: 1,
     onEvent: (e, d) => {
