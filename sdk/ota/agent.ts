@@ -272,7 +272,7 @@ export class OtaAgent {
           return job.fail(outcome, { version: file.version });
         }
       }
-      await job.progress({ step: "verifying", version: file.version });
+      job.progress({ step: "verifying", version: file.version }).catch(() => {});
       const bad = this.verify(session, file);
       if (bad) {
         session.cancel();
@@ -293,6 +293,7 @@ export class OtaAgent {
     } catch (e) {
       session.cancel();
       this.clear();
+      if (job.canceled) return this.log(`job ${jobId} canceled: partition freed`);
       return job.fail(`update failed: ${message(e)}`, { version: file.version });
     }
     (this.o.restart ?? (() => System.restart()))();
