@@ -15,6 +15,8 @@ interface Pub {
   retain?: boolean;
   /** Publish this many, payload suffixed with the sequence number 0..count-1. */
   count?: number;
+  /** Do not wait for its acknowledgement before finishing (flush still does). */
+  noWait?: boolean;
 }
 
 interface Settings {
@@ -88,15 +90,16 @@ function send(list: Pub[] | undefined): void {
     const n = p.count ?? 1;
     for (let i = 0; i < n; i++) {
       const payload = p.count === undefined ? p.payload : p.payload + i;
-      pending++;
+      const counted = !p.noWait;
+      if (counted) pending++;
       client.publish(p.topic, payload, { qos: p.qos || 0, retain: p.retain }).then(
         () => {
-          pending--;
+          if (counted) pending--;
           log("acked", { topic: p.topic, payload });
           check();
         },
         (e: Error) => {
-          pending--;
+          if (counted) pending--;
           log("pubfail", { topic: p.topic, payload, error: e.message });
           check();
         },
