@@ -65,6 +65,11 @@ function bridgeV5(socket: Duplex, broker: Aedes, meta: ConnMeta, hooks: V5Hooks,
   const aliases = new Map<number, string>();
   const unsubCounts = new Map<number, number>();
   let clientId = "";
+  // Packets pipelined after CONNECT wait for the broker's CONNACK: aedes only queues
+  // them when they arrive in the same read as CONNECT, and this bridge hands it one
+  // packet per read, so a PUBLISH could otherwise be judged before the client is known.
+  let connacked = false;
+  const early: Packet[] = [];
   const toClient = (p: Packet) => {
     if (!socket.destroyed) socket.write(mqttPacket.generate(p, { protocolVersion: 5 }));
   };
@@ -88,8 +93,13 @@ function bridgeV5(socket: Duplex, broker: Aedes, meta: ConnMeta, hooks: V5Hooks,
 
   brokerSide.on("packet", (p: Packet) => {
     switch (p.cmd) {
-      case "connack":
-        return toClient({ cmd: "connack", sessionPresent: p.sessionPresent, reasonCode: CONNACK_V5[p.returnCode ?? 0] ?? 0x80 });
+      case "connack": {
+        toClient({ cmd: "connack", sessionPresent: p.sessionPresent, reasonCode: CONNACK_V5[p.returnCode ?? 0] ?? 0x80 });
+        if (p.returnCode) return;
+        connacked = true;
+        for (const q of early.splice(0)) fromClient(q);
+        return;
+      }
       case "suback":
         return toClient({ cmd: "suback", messageId: p.messageId, granted: p.granted.map((g) => (g === 128 ? 0x87 : g)) as number[] });
       case "unsuback": {
@@ -112,7 +122,16 @@ function bridgeV5(socket: Duplex, broker: Aedes, meta: ConnMeta, hooks: V5Hooks,
     if (!socket.destroyed) toClient({ cmd: "disconnect", reasonCode: 0x81 });
     socket.destroy();
   });
-  clientSide.on("packet", (p: Packet) => {
+  const MAX_EARLY = 64;
+  const fromClient = (p: Packet) => {
+    if (!connacked && p.cmd !== "connect") {
+      if (early.length >= MAX_EARLY) {
+        hooks.onError(meta, new Error(`more than ${MAX_EARLY} packets before CONNACK`));
+        return socket.destroy();
+      }
+      early.push(p);
+      return;
+    }
     switch (p.cmd) {
       case "connect": {
         clientId = p.clientId;
@@ -157,7 +176,8 @@ function bridgeV5(socket: Duplex, broker: Aedes, meta: ConnMeta, hooks: V5Hooks,
         toClient({ cmd: "disconnect", reasonCode: 0x82 });
         socket.destroy();
     }
-  });
+  };
+  clientSide.on("packet", fromClient);
 
   socket.on("data", (d: Buffer) => clientSide.parse(d));
   socket.on("close", () => inner.destroy());
