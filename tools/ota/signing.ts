@@ -6,6 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join } from "node:path";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
+import { p256 } from "@noble/curves/nist.js";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 const DAY = 86_400_000;
@@ -48,22 +49,30 @@ function keyObject(pem: string, what: string): KeyObject {
 
 /** Base64 of the 65-byte uncompressed point of a P-256 key (from a private key, public key or certificate PEM). */
 export function publicPoint(pem: string, what = "key"): string {
-  const pub = createPublicKey(keyObject(pem, what));
+  const k = keyObject(pem, what);
+  const pub = k.type === "public" ? k : createPublicKey(k);
   const jwk = pub.export({ format: "jwk" }) as { crv?: string; x?: string; y?: string };
   if (jwk.crv !== "P-256" || !jwk.x || !jwk.y) throw new Error(`${what}: not a P-256 key (OTA signatures are ECDSA P-256)`);
   return Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x, "base64url"), Buffer.from(jwk.y, "base64url")]).toString("base64");
 }
 
-/** ECDSA P-256 over SHA-256 of the image, DER, base64. */
+/**
+ * ECDSA P-256 over SHA-256 of the image, DER, base64. The signature is
+ * normalised to low S (s <= n/2; (r, n - s) is the same signature): some
+ * verifiers, like the virtual ESP32's, accept only that canonical form.
+ */
 export function signImage(keyPem: string, image: Uint8Array): string {
   const key = keyObject(keyPem, "signing key");
   if (key.type !== "private") throw new Error("signing key: a private key PEM is needed to sign");
   if (key.asymmetricKeyDetails?.namedCurve !== "prime256v1") throw new Error("signing key: not a P-256 key (OTA signatures are ECDSA P-256)");
-  return sign("sha256", image, { key, dsaEncoding: "der" }).toString("base64");
+  const der = sign("sha256", image, { key, dsaEncoding: "der" });
+  const sig = p256.Signature.fromBytes(der, "der");
+  return Buffer.from(sig.hasHighS() ? new p256.Signature(sig.r, p256.Point.Fn.ORDER - sig.s).toBytes("der") : der).toString("base64");
 }
 
 export function verifyImage(pem: string, image: Uint8Array, signatureB64: string): boolean {
-  return verify("sha256", image, { key: createPublicKey(keyObject(pem, "key")), dsaEncoding: "der" }, Buffer.from(signatureB64, "base64"));
+  const k = keyObject(pem, "key");
+  return verify("sha256", image, { key: k.type === "public" ? k : createPublicKey(k), dsaEncoding: "der" }, Buffer.from(signatureB64, "base64"));
 }
 
 export const KEY_FILES = { key: "signer.key.pem", cert: "signer.cert.pem", pub: "signer.pub.b64" };
