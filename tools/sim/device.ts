@@ -724,6 +724,11 @@ export class VirtualDevice {
         for (const w of [m.ext0, ...(m.ext1?.pins ?? []).map((pin: number) => ({ pin }))].filter(Boolean))
           if (!this.board.rtcGpio.includes(w.pin)) throw new RangeError(`deepSleep: GPIO ${w.pin} is not an RTC GPIO and cannot wake the chip`);
         if (m.us === null && !m.ext0 && !m.ext1) throw new RangeError("deepSleep: no wake source (give us, ext0 or ext1)");
+        // The delivery ends here without meters: charge the compute it used up to this call.
+        if (Number(m.compute) > 0) {
+          this.summary.compute += Number(m.compute);
+          this.spend(this.awakeState(), (Number(m.compute) * this.board.power.computeUnitNs.value) / 1e6);
+        }
         this.stopWorker({ kind: "deep-sleep", us: m.us === null ? null : Number(m.us), ext0: m.ext0, ext1: m.ext1 });
         return ok();
       }

@@ -339,7 +339,19 @@
     RETAINED_SIZE: 4096,
     deepSleep(options) {
       const o = options ?? {};
-      host({ op: "deepSleep", us: o.us ?? null, ext0: o.ext0 ?? null, ext1: o.ext1 ?? null });
+      // The host kills the worker during this call, so the delivery never reports its
+      // meters: read the compute meter here for the energy account of this wake.
+      let compute = null;
+      try {
+        if (typeof resetMeter === "function" && typeof currentMeterLimit === "function") {
+          const limit = currentMeterLimit();
+          compute = resetMeter(limit, 0);
+          resetMeter(limit, compute);
+        }
+      } catch {
+        compute = null;
+      }
+      host({ op: "deepSleep", us: o.us ?? null, ext0: o.ext0 ?? null, ext1: o.ext1 ?? null, compute });
       for (;;); // unreachable: the host powers the worker down during the call
     },
     wakeCause: () => host({ op: "esp32.info" }).wakeCause,

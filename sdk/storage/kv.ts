@@ -1,0 +1,24 @@
+// Port: a ChunkStore over ECMA-419 key-value storage (NVS on the ESP32; a
+// namespace is at most 15 characters, a value at most ~4000 bytes here).
+import KeyValue from "embedded:storage/key-value";
+import type { ChunkStore } from "./queue";
+
+export function kvChunkStore(path: string): ChunkStore & { close(): void } {
+  const kv = KeyValue.open({ path, format: "buffer" });
+  return {
+    read(key: string): Uint8Array | undefined {
+      const v = kv.read(key);
+      if (v === undefined) return undefined;
+      return typeof v === "string" ? new TextEncoder().encode(v) : new Uint8Array(v);
+    },
+    write(key: string, bytes: Uint8Array): void {
+      kv.write(key, bytes);
+    },
+    remove(key: string): void {
+      kv.delete(key);
+    },
+    close(): void {
+      kv.close();
+    },
+  };
+}

@@ -1,0 +1,291 @@
+// Store-and-forward queue: fixed-size records (sequence number first, u32 LE)
+// that have not been acknowledged by the cloud, kept on flash in chunks.
+//
+// Layout over a ChunkStore (key-value: NVS on the ESP32):
+//   "m"      meta: magic, head chunk, head offset, tail chunk, tail count,
+//            count, evicted, lastSeq, CRC-32
+//   "c<n>"   chunk n: CRC-32 then up to perChunk records
+// Writes go chunk first, meta last: a power cut between them leaves the old
+// meta, which ignores the half-appended records (the latest append is lost,
+// nothing earlier). A chunk whose CRC fails is dropped and its records counted
+// as `corrupted`.
+//
+// Bounded: at most `maxChunks` chunks; appending past capacity evicts the
+// oldest records first, counted in `evicted` (persisted, reported upstream).
+import { crc32 } from "./crc32";
+
+export interface ChunkStore {
+  read(key: string): Uint8Array | undefined;
+  write(key: string, bytes: Uint8Array): void;
+  remove(key: string): void;
+}
+
+export interface QueueOptions {
+  /** Bytes per record (>= 4: the record starts with its u32 sequence number). */
+  recordSize: number;
+  /** Records per chunk (one flash write per append touches one or two chunks). */
+  perChunk?: number;
+  /** Chunks kept at most: capacity = perChunk * maxChunks records. */
+  maxChunks?: number;
+}
+
+export interface QueueStats {
+  count: number;
+  capacity: number;
+  evicted: number;
+  corrupted: number;
+  lastSeq: number;
+}
+
+const MAGIC = 0x51534958; // "XISQ"
+const META_BYTES = 40;
+
+export class QueueError extends Error {}
+
+export class FlashQueue {
+  readonly recordSize: number;
+  readonly perChunk: number;
+  readonly maxChunks: number;
+  private head = 0; // oldest chunk index
+  private headOffset = 0; // records consumed in the head chunk
+  private tail = 0; // chunk being appended to
+  private tailCount = 0; // records in the tail chunk
+  private total = 0;
+  private evictedCount = 0;
+  private corruptedCount = 0;
+  private last = 0;
+  private cache: { index: number; bytes: Uint8Array } | undefined;
+
+  constructor(private readonly store: ChunkStore, options: QueueOptions) {
+    const perChunk = options.perChunk ?? 32;
+    const maxChunks = options.maxChunks ?? 64;
+    if (!(Number.isInteger(options.recordSize) && options.recordSize >= 4 && options.recordSize <= 256)) throw new QueueError("recordSize must be 4-256");
+    if (!(Number.isInteger(perChunk) && perChunk >= 1 && perChunk * options.recordSize + 4 <= 4000)) throw new QueueError("perChunk too large for a 4000-byte chunk");
+    if (!(Number.isInteger(maxChunks) && maxChunks >= 2 && maxChunks <= 4096)) throw new QueueError("maxChunks must be 2-4096");
+    this.recordSize = options.recordSize;
+    this.perChunk = perChunk;
+    this.maxChunks = maxChunks;
+    this.load();
+  }
+
+  get count(): number {
+    return this.total;
+  }
+  get capacity(): number {
+    return this.perChunk * (this.maxChunks - 1) + 1; // the tail chunk may be partly filled while the head is partly consumed
+  }
+  stats(): QueueStats {
+    return { count: this.total, capacity: this.capacity, evicted: this.evictedCount, corrupted: this.corruptedCount, lastSeq: this.last };
+  }
+
+  /** Appends records (each recordSize bytes, concatenated), evicting the oldest past capacity. Returns how many were evicted. */
+  append(records: Uint8Array): number {
+    const size = this.recordSize;
+    if (records.length % size !== 0) throw new QueueError(`append: ${records.length} bytes is not a whole number of ${size}-byte records`);
+    const n = records.length / size;
+    if (n === 0) return 0;
+    let evicted = 0;
+    let chunk = this.chunkOrBlank(this.tail);
+    for (let i = 0; i < n; i++) {
+      if (this.tailCount === this.perChunk) {
+        this.writeChunk(this.tail, chunk, this.tailCount);
+        this.tail++;
+        this.tailCount = 0;
+        chunk = new Uint8Array(4 + this.perChunk * size);
+        this.cache = { index: this.tail, bytes: chunk };
+        if (this.tail - this.head >= this.maxChunks) {
+          // Oldest-first eviction: the whole head chunk goes.
+          const dropped = this.headChunkCount();
+          evicted += dropped;
+          this.total -= dropped;
+          this.store.remove(this.key(this.head));
+          this.head++;
+          this.headOffset = 0;
+        }
+      }
+      chunk.set(records.subarray(i * size, (i + 1) * size), 4 + this.tailCount * size);
+      this.tailCount++;
+      this.total++;
+      this.last = seqOf(records, i * size);
+    }
+    this.writeChunk(this.tail, chunk, this.tailCount);
+    this.evictedCount += evicted;
+    this.saveMeta();
+    return evicted;
+  }
+
+  /** Up to `max` of the oldest records, concatenated. */
+  peek(max: number): Uint8Array {
+    const size = this.recordSize;
+    const n = Math.max(0, Math.min(max, this.total));
+    const out = new Uint8Array(n * size);
+    let got = 0;
+    let index = this.head;
+    let offset = this.headOffset;
+    while (got < n && index <= this.tail) {
+      const chunk = this.chunkOrBlank(index);
+      const inChunk = index === this.tail ? this.tailCount : this.perChunk;
+      while (offset < inChunk && got < n) {
+        const at = 4 + offset * size;
+        offset++;
+        if (seqOf(chunk, at) === 0) continue; // lost to corruption
+        out.set(chunk.subarray(at, at + size), got * size);
+        got++;
+      }
+      index++;
+      offset = 0;
+    }
+    return got === n ? out : out.subarray(0, got * size);
+  }
+
+  /** Drops the oldest records whose sequence number is <= seq (acknowledged). Returns how many. */
+  ackThrough(seq: number): number {
+    let dropped = 0;
+    while (this.total > 0) {
+      const chunk = this.chunkOrBlank(this.head);
+      if (seqOf(chunk, 4 + this.headOffset * this.recordSize) > seq) break;
+      this.headOffset++;
+      this.total--;
+      dropped++;
+      const inChunk = this.head === this.tail ? this.tailCount : this.perChunk;
+      if (this.headOffset >= inChunk) {
+        if (this.head === this.tail) {
+          this.headOffset = 0;
+          this.tailCount = 0;
+          this.store.remove(this.key(this.head));
+          this.head = ++this.tail;
+          this.cache = undefined;
+        } else {
+          this.store.remove(this.key(this.head));
+          this.head++;
+          this.headOffset = 0;
+        }
+      }
+    }
+    if (dropped) this.saveMeta();
+    return dropped;
+  }
+
+  /** Empties the queue (keeps lastSeq and the counters). */
+  clear(): void {
+    for (let i = this.head; i <= this.tail; i++) this.store.remove(this.key(i));
+    this.head = this.tail = this.tail + 1;
+    this.headOffset = this.tailCount = this.total = 0;
+    this.cache = undefined;
+    this.saveMeta();
+  }
+
+  /** Records the highest sequence number issued even when nothing is queued (power-on recovery reads it back). */
+  noteSeq(seq: number): void {
+    if (seq > this.last) {
+      this.last = seq;
+      this.saveMeta();
+    }
+  }
+
+  private chunkOrBlank(index: number): Uint8Array {
+    try {
+      return this.chunk(index);
+    } catch (e) {
+      if (!(e instanceof ChunkLost)) throw e;
+      this.dropChunk(index);
+      return this.cache!.bytes;
+    }
+  }
+
+  private headChunkCount(): number {
+    return (this.head === this.tail ? this.tailCount : this.perChunk) - this.headOffset;
+  }
+
+  private key(index: number): string {
+    return "c" + (index >>> 0).toString(36);
+  }
+
+  private chunk(index: number): Uint8Array {
+    if (this.cache && this.cache.index === index) return this.cache.bytes;
+    const bytes = new Uint8Array(4 + this.perChunk * this.recordSize);
+    const stored = this.store.read(this.key(index));
+    if (stored && stored.length === bytes.length && crc32(stored, 4) === readU32(stored, 0)) bytes.set(stored);
+    else if (index <= this.tail && (index !== this.tail || this.tailCount > 0)) {
+      // Missing or corrupt: its records are gone. Count them and skip the chunk.
+      throw new ChunkLost(index);
+    }
+    this.cache = { index, bytes };
+    return bytes;
+  }
+
+  private writeChunk(index: number, bytes: Uint8Array, used: number): void {
+    void used;
+    writeU32(bytes, 0, crc32(bytes, 4));
+    this.store.write(this.key(index), bytes);
+  }
+
+  private saveMeta(): void {
+    const m = new Uint8Array(META_BYTES);
+    const v = [MAGIC, this.head, this.headOffset, this.tail, this.tailCount, this.total, this.evictedCount, this.corruptedCount, this.last];
+    for (let i = 0; i < v.length; i++) writeU32(m, i * 4, v[i]);
+    writeU32(m, 36, crc32(m, 0, 36));
+    this.store.write("m", m);
+  }
+
+  private load(): void {
+    const m = this.store.read("m");
+    if (!m || m.length !== META_BYTES || readU32(m, 0) !== MAGIC || crc32(m, 0, 36) !== readU32(m, 36)) return; // empty queue
+    this.head = readU32(m, 4);
+    this.headOffset = readU32(m, 8);
+    this.tail = readU32(m, 12);
+    this.tailCount = readU32(m, 16);
+    this.total = readU32(m, 20);
+    this.evictedCount = readU32(m, 24);
+    this.corruptedCount = readU32(m, 28);
+    this.last = readU32(m, 32);
+    const sane =
+      this.head <= this.tail && this.tail - this.head < this.maxChunks && this.tailCount <= this.perChunk && this.headOffset <= this.perChunk &&
+      this.total === (this.tail - this.head) * this.perChunk + this.tailCount - this.headOffset;
+    if (!sane) {
+      this.head = this.tail = this.headOffset = this.tailCount = this.total = 0;
+      return;
+    }
+    // Verify every chunk once; drop the ones that fail (counted).
+    for (let i = this.head; i <= this.tail; i++) {
+      try {
+        this.cache = undefined;
+        this.chunk(i);
+      } catch (e) {
+        if (!(e instanceof ChunkLost)) throw e;
+        this.dropChunk(i);
+      }
+    }
+    this.cache = undefined;
+  }
+
+  /** A missing or corrupt chunk is replaced by a zero-filled one (sequence 0: skipped by peek, dropped by ackThrough); its records are counted as corrupted. */
+  private dropChunk(index: number): void {
+    const first = index === this.head ? this.headOffset : 0;
+    const used = index === this.tail ? this.tailCount : this.perChunk;
+    this.corruptedCount += Math.max(0, used - first);
+    const blank = new Uint8Array(4 + this.perChunk * this.recordSize);
+    this.writeChunk(index, blank, used);
+    this.cache = { index, bytes: blank };
+    this.saveMeta();
+  }
+}
+
+class ChunkLost extends Error {
+  constructor(readonly index: number) {
+    super(`queue chunk ${index} is missing or corrupt`);
+  }
+}
+
+export function seqOf(bytes: Uint8Array, at: number): number {
+  return readU32(bytes, at);
+}
+export function readU32(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
+export function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+  b[at + 2] = (v >>> 16) & 0xff;
+  b[at + 3] = (v >>> 24) & 0xff;
+}
