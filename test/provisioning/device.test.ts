@@ -117,7 +117,7 @@ test("unknown serial: rejected with a clear trace, the device backs off in deep 
   }
 });
 
-test("power cuts at random instants across the provisioning steps: always ends provisioned, never half-provisioned", async () => {
+test("power cuts at random instants across the provisioning steps: always ends provisioned, never half-provisioned", async (t) => {
   let seed = 0x5eed;
   const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
   const RUNS = 24;
@@ -159,15 +159,21 @@ test("power cuts at random instants across the provisioning steps: always ends p
       assert.equal(text(device, "claimCert"), undefined, `${serial}: claim left behind`);
       const logs = logsOf(events);
       assert.ok(logs.includes(`published as sensor-${serial}`), `${serial} never worked as the thing:\n${logs.join("\n")}`);
-      return { cuts: events.filter((e) => e.type === "power-cut" || e.type === "power-off").length, boots };
+      const creates = events.filter((e) => e.type === "publish" && e.topic === "$aws/certificates/create/json").length;
+      const provisions = events.filter((e) => e.type === "publish" && String(e.topic).endsWith("/provision/json")).length;
+      return { cuts: events.filter((e) => e.type === "power-off" || e.type === "power-cut").length, boots, creates, provisions };
     } finally {
       device.shutdown();
     }
   };
-  const results: { cuts: number; boots: number }[] = [];
+  const results: { cuts: number; boots: number; creates: number; provisions: number }[] = [];
   for (let i = 0; i < RUNS; i += 4) results.push(...(await Promise.all([0, 1, 2, 3].map((k) => runOne(i + k)))));
   const cuts = results.reduce((s, r) => s + r.cuts, 0);
+  const restarted = results.filter((r) => r.creates > 1).length;
+  const afterProvision = results.filter((r) => r.provisions > 1).length;
+  t.diagnostic(`${RUNS} runs, ${cuts} power cuts, ${results.reduce((s, r) => s + r.boots, 0)} boots; ${restarted} runs asked for a certificate again, ${afterProvision} sent provision more than once`);
   assert.ok(cuts >= RUNS, `power was cut ${cuts} times over ${RUNS} runs`);
+  assert.ok(restarted >= 3, "some cuts fell between create and the commit (the restart path ran)");
 });
 
 test("two devices with the same claim at once: each gets its own certificate; an eavesdropping claim holder sees nothing", async () => {

@@ -169,6 +169,11 @@ export class HostSocket {
   /** Power cut: the socket vanishes without the device ever hearing of it. */
   destroy(): void {
     this.closed = true;
-    this.socket.resetAndDestroy?.() ?? this.socket.destroy();
+    try {
+      this.socket.resetAndDestroy?.() ?? this.socket.destroy();
+    } catch {
+      // A TLS socket has no TCP handle to reset (ERR_INVALID_HANDLE_TYPE): just drop it.
+      this.socket.destroy();
+    }
   }
 }
