@@ -64,7 +64,7 @@ export async function startMosquitto(opts: { tls?: TlsListener } = {}): Promise<
     "per_listener_settings false",
     "allow_anonymous true",
     "persistence false",
-    "max_inflight_messages 20",
+    "max_inflight_messages 100", // the v5 Receive Maximum it advertises: room for a 24-reading wake in one window
     `log_dest file ${logPath}`,
     "log_type all",
     "log_timestamp false",

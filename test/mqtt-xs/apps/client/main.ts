@@ -30,6 +30,7 @@ interface Settings {
   will?: { topic: string; payload: string; qos?: QoS; retain?: boolean };
   tls?: { ca: string; certificate?: string; key?: string };
   reconnect?: { minMs: number; maxMs: number; jitter: number } | false;
+  limits?: Record<string, number>;
   /** "kv": KeyValueInflightStore (survives deep sleep); default in memory. */
   store?: "kv";
   subscribe?: { filter: string; qos: QoS }[];
@@ -70,6 +71,7 @@ const client = new MQTTClient({
   will: s.will,
   tls: s.tls,
   reconnect: s.reconnect === undefined ? false : s.reconnect,
+  limits: s.limits,
   store: s.store === "kv" ? new KeyValueInflightStore("mqtt") : undefined,
   onConnect(info) {
     log("connected", { sessionPresent: info.sessionPresent });
