@@ -48,3 +48,31 @@ test("1.0.0 -> 1.1.0: windowed stream download, signature verified, switch, self
     device.shutdown();
   }
 });
+
+for (const [mode, reason] of [
+  ["fail", /self-test of 1\.1\.0 failed: sensor bus check failed; rolled back/],
+  ["hang", /self-test of 1\.1\.0 failed: no result within 5000 ms; rolled back/],
+  ["panic", /new image 1\.1\.0 did not confirm itself \(boot loader rolled back to 1\.0\.0\)/],
+] as const) {
+  test(`new image whose first boot ${mode === "panic" ? "panics" : `self-test ${mode}s`}: rolled back, job FAILED with the reason on the old image`, async () => {
+    const thing = `ota-rb-${mode}`;
+    const { device, events } = nodeDevice(cloud, build("1.0.0"), thing, key.publicKey);
+    try {
+      const { jobId } = await createOtaJob(cloud, thing, build("1.1.0", { selfTest: mode }).bytes, "1.1.0", key.keyPem);
+      const ended = await runUntil(device, () => TERMINAL.has(execution(cloud, jobId, thing).status), 120_000);
+      const ex = execution(cloud, jobId, thing);
+      assert.ok(ended, `job did not end: ${JSON.stringify(ex)}\n${logsOf(events).join("\n")}`);
+      assert.equal(ex.status, "FAILED", logsOf(events).join("\n"));
+      assert.match(ex.statusDetails?.reason ?? "", reason);
+      assert.equal(device.runningImage?.version, "1.0.0", "the old image runs");
+      const boots = bootsOf(events);
+      assert.ok(boots.some((b) => b.startsWith("1.1.0@ota_1")), `the new image was tried: ${boots}`);
+      assert.match(boots.at(-1)!, /^1\.0\.0@ota_0/);
+      assert.ok(events.some((e) => e.type === "rollback"));
+      assert.ok(!events.some((e) => e.type === "ota-valid"));
+      assert.notEqual(device.storage.readOtaData().states.ota_1, "valid");
+    } finally {
+      device.shutdown();
+    }
+  });
+}
