@@ -75,7 +75,9 @@ test("create -> provision over mTLS; the answer reaches only the requester; the 
   assert.deepEqual(cloud.registry.get("sensor-SN-1")?.attributes, { board: "esp-wroom-32", fleet: "f1" });
   assert.equal(cloud.registry.certificate(certificateId)?.status, "ACTIVE");
   await sleep(100);
-  assert.ok(!b.messages.some((m) => m.topic.endsWith("/accepted")), "B saw no accepted answer meant for A");
+  const seenByB = b.messages as { topic: string; payload: string }[];
+  assert.deepEqual(seenByB.map((m) => m.topic), [`${PROVISION}/rejected`], "B saw only its own answer");
+  assert.ok(!seenByB.some((m) => m.payload.includes("PRIVATE KEY") || m.payload.includes(certificateOwnershipToken)));
 
   const replay = await a.request(PROVISION, { certificateOwnershipToken, parameters: { SerialNumber: "SN-1" } });
   assert.equal(replay.json.errorCode, "InvalidCertificateOwnershipToken", "the token is single-use");
@@ -141,12 +143,31 @@ test("templates over HTTP: create, read, list, refuse a template that accepts an
   assert.equal(r.status, 201);
   r = await post({ templateName: "open" });
   assert.equal(r.status, 400);
-  assert.match((await r.json()).message, /serials/);
+  assert.match(((await r.json()) as any).message, /serials/);
   r = await post({ templateName: "bad", serialPattern: "(" });
   assert.equal(r.status, 400);
-  assert.equal((await (await fetch(`${cloud.httpUrl}/provisioning-templates/lab`)).json()).thingNamePattern, "lab-${SerialNumber}");
-  const list = await (await fetch(`${cloud.httpUrl}/provisioning-templates`)).json();
+  assert.equal(((await (await fetch(`${cloud.httpUrl}/provisioning-templates/lab`)).json()) as any).thingNamePattern, "lab-${SerialNumber}");
+  const list = (await (await fetch(`${cloud.httpUrl}/provisioning-templates`)).json()) as any;
   assert.ok(list.templates.some((t: { templateName: string }) => t.templateName === "lab"));
   assert.equal((await fetch(`${cloud.httpUrl}/provisioning-templates/lab`, { method: "DELETE" })).status, 200);
   assert.equal((await fetch(`${cloud.httpUrl}/provisioning-templates/lab`)).status, 404);
+});
+
+test("CLI: xsiot provision template <name> --serials/--serial-pattern/--thing-name/--attr against the running cloud", async () => {
+  const { run } = await import("../../tools/cli/commands/provision.ts");
+  const quiet = console.log;
+  console.log = () => {};
+  try {
+    assert.equal(await run(["template", "cli", "--serials", "A1, A2", "--thing-name", "node-${SerialNumber}", "--attr", "site=lab", "--cloud", cloud.httpUrl]), 0);
+    assert.equal(await run(["template", "rx", "--serial-pattern", "B[0-9]+", "--cloud", cloud.httpUrl]), 0);
+    assert.equal(await run(["templates", "--cloud", cloud.httpUrl]), 0);
+    assert.equal(await run(["template", "cli", "--attr", "nope", "--cloud", cloud.httpUrl]), 2);
+  } finally {
+    console.log = quiet;
+  }
+  assert.deepEqual(prov.getTemplate("cli"), { templateName: "cli", enabled: true, serials: ["A1", "A2"], thingNamePattern: "node-${SerialNumber}", attributes: { site: "lab" } });
+  assert.equal(prov.getTemplate("rx")?.serialPattern, "B[0-9]+");
+  assert.equal(prov.getTemplate("rx")?.thingNamePattern, "${SerialNumber}");
+  assert.equal(await run(["template", "rx", "--delete", "--cloud", cloud.httpUrl]), 0);
+  assert.equal(prov.getTemplate("rx"), undefined);
 });
