@@ -49,3 +49,15 @@ export function decodeReadings(bytes: Uint8Array): Reading[] {
   for (let at = 0; at + RECORD_SIZE <= bytes.length; at += RECORD_SIZE) out.push(decodeReading(bytes, at));
   return out;
 }
+
+/** The telemetry message: {"fields":[...],"r":[[seq,t,v,mV,flags],...], counters...}. */
+export function telemetryPayload(readings: Reading[], meta?: Record<string, number>): string {
+  let s = '{"fields":["seq","t","v","mV","flags"],"r":[';
+  for (let i = 0; i < readings.length; i++) {
+    const r = readings[i];
+    s += (i ? "," : "") + "[" + r.seq + "," + r.t + "," + r.value + "," + r.batteryMv + "," + r.flags + "]";
+  }
+  s += "]";
+  if (meta) for (const k in meta) s += ',"' + k + '":' + (Number.isFinite(meta[k]) ? meta[k] : 0);
+  return s + "}";
+}

@@ -6,7 +6,7 @@
 import System from "embedded:io/system";
 import { MQTTClient } from "../mqtt/client";
 import type { MqttConnection } from "../mqtt/types";
-import { RECORD_SIZE, decodeReading, FLAG_ALARM, type Reading } from "./record";
+import { RECORD_SIZE, decodeReading, FLAG_ALARM, telemetryPayload, type Reading } from "./record";
 
 export interface MqttTarget {
   host: string;
@@ -54,17 +54,6 @@ export interface UplinkResult {
   pendingJob?: boolean;
   error?: string;
   radioMs: number;
-}
-
-export function telemetryPayload(readings: Reading[], meta?: Record<string, number>): string {
-  let s = '{"fields":["seq","t","v","mV","flags"],"r":[';
-  for (let i = 0; i < readings.length; i++) {
-    const r = readings[i];
-    s += (i ? "," : "") + "[" + r.seq + "," + r.t + "," + r.value + "," + r.batteryMv + "," + r.flags + "]";
-  }
-  s += "]";
-  if (meta) for (const k in meta) s += ',"' + k + '":' + (Number.isFinite(meta[k]) ? meta[k] : 0);
-  return s + "}";
 }
 
 export function uplink(req: UplinkRequest): Promise<UplinkResult> {

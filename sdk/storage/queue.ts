@@ -72,7 +72,7 @@ export class FlashQueue {
     return this.total;
   }
   get capacity(): number {
-    return this.perChunk * (this.maxChunks - 1) + 1; // the tail chunk may be partly filled while the head is partly consumed
+    return this.perChunk * this.maxChunks; // most held; an append past it evicts the oldest chunk
   }
   stats(): QueueStats {
     return { count: this.total, capacity: this.capacity, evicted: this.evictedCount, corrupted: this.corruptedCount, lastSeq: this.last };
