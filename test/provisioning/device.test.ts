@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildApp } from "../../tools/sim/image.ts";
 import type { TraceEvent, VirtualDevice } from "../../tools/sim/device.ts";
-import { certificateId, issueClaimCert, type IssuedFiles } from "../../tools/pki/index.ts";
+import { certificateId, createCsr, issueClaimCert, type IssuedFiles } from "../../tools/pki/index.ts";
 import { consoleLogger, type Cloud } from "../../tools/cloud/index.ts";
 import type { ProvisioningService } from "../../tools/cloud/provisioning.ts";
 import { makeDevice } from "../sim/helpers.ts";
@@ -41,8 +41,8 @@ const text = (d: VirtualDevice, key: string) => {
 };
 const logsOf = (events: TraceEvent[]) => events.filter((e) => e.type === "log").map((e) => String(e.text).trim());
 
-function newDevice(serial: string, opts: { claimIn?: "kv" | "config"; onEvent?: (e: TraceEvent, d: VirtualDevice) => void } = {}) {
-  const deviceConfig: Record<string, unknown> = { port: cloud.ports.mqtts, ca: cloud.caPem, serial, template: "sensors" };
+function newDevice(serial: string, opts: { claimIn?: "kv" | "config"; csr?: { csr: string; key: string }; onEvent?: (e: TraceEvent, d: VirtualDevice) => void } = {}) {
+  const deviceConfig: Record<string, unknown> = { port: cloud.ports.mqtts, ca: cloud.caPem, serial, template: "sensors", ...(opts.csr ? { csr: opts.csr } : {}) };
   if (opts.claimIn === "config") deviceConfig.claim = { certificate: claim.certPem, key: claim.keyPem };
   // quietMs: the cloud signs a certificate (tens of ms of real time) before it answers;
   // the default 25 ms of network silence would let virtual time jump to the deadline.
@@ -94,6 +94,20 @@ test("first boot with only a claim in storage: provisions, forgets the claim, re
     const later = events.slice(before);
     assert.ok(logsOf(later).includes("identity sensor-SN-100 (stored)"), logsOf(later).join("\n"));
     assert.ok(!later.some((e) => e.type === "publish" && String(e.topic).startsWith("$aws/certificates")), "the claim is never used again");
+  } finally {
+    device.shutdown();
+  }
+});
+
+test("create-from-csr: the device's own key (passed in, as a secure element would hold it) never crosses the network", async () => {
+  const { csrPem, keyPem } = await createCsr("SN-150");
+  const { device, events } = newDevice("SN-150", { csr: { csr: csrPem, key: keyPem } });
+  try {
+    await device.run(2 * 60_000);
+    assert.ok(logsOf(events).includes("published as sensor-SN-150"), logsOf(events).join("\n"));
+    assert.equal(events.find((e) => e.type === "publish")?.topic, "$aws/certificates/create-from-csr/json");
+    assert.equal(text(device, "key"), keyPem, "the stored key is the device's own");
+    assert.equal(checkStorage(device, "end"), "provisioned");
   } finally {
     device.shutdown();
   }
