@@ -18,7 +18,7 @@ import Flash from "embedded:storage/flash";
 import System from "embedded:io/system";
 import { Digest } from "crypt";
 import ECDSA from "ecdsa";
-import { ota } from "xsiot/native/esp32";
+import { ota, resetReason } from "xsiot/native/esp32";
 import { decode, CborError } from "../cbor/index";
 import type { MqttConnection } from "../mqtt/types";
 import type { JobContext, JobHandler } from "../jobs/types";
@@ -70,6 +70,8 @@ export interface OtaRecord {
 }
 
 const KV_PATH = "xsiot-ota";
+/** Switches to one image before the job fails (power cuts during the trial boot retry). */
+const MAX_ATTEMPTS = 3;
 const hex = (b: Uint8Array) => {
   let s = "";
   for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
@@ -162,8 +164,13 @@ export class OtaAgent {
       // Marked valid, then power went before the record said so.
       this.raiseFloor(r.version);
       this.save({ ...r, phase: "confirmed" });
-    } else if ((r.phase === "trial" || (r.phase === "switching" && (r.attempts ?? 0) >= 2)) && r.version !== this.o.version) {
-      this.save({ ...r, phase: "failed", reason: `new image ${r.version} did not confirm itself (boot loader rolled back to ${this.o.version})` });
+    } else if ((r.phase === "trial" || r.phase === "switching") && r.version !== this.o.version) {
+      // Back on the old image after a switch. A crash (panic, watchdog) of the new
+      // image fails the job; a power cut (before complete(), or during the trial)
+      // leaves it to be verified and switched again, at most MAX_ATTEMPTS times.
+      const rr = resetReason();
+      if (rr === "panic" || rr === "watchdog" || (r.attempts ?? 0) >= MAX_ATTEMPTS)
+        this.save({ ...r, phase: "failed", reason: `new image ${r.version} did not confirm itself (${rr} reset; boot loader rolled back to ${this.o.version})` });
     }
   }
 

@@ -52,7 +52,7 @@ test("1.0.0 -> 1.1.0: windowed stream download, signature verified, switch, self
 for (const [mode, reason] of [
   ["fail", /self-test of 1\.1\.0 failed: sensor bus check failed; rolled back/],
   ["hang", /self-test of 1\.1\.0 failed: no result within 5000 ms; rolled back/],
-  ["panic", /new image 1\.1\.0 did not confirm itself \(boot loader rolled back to 1\.0\.0\)/],
+  ["panic", /new image 1\.1\.0 did not confirm itself \(panic reset; boot loader rolled back to 1\.0\.0\)/],
 ] as const) {
   test(`new image whose first boot ${mode === "panic" ? "panics" : `self-test ${mode}s`}: rolled back, job FAILED with the reason on the old image`, async () => {
     const thing = `ota-rb-${mode}`;
