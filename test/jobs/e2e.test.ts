@@ -37,7 +37,6 @@ for (const mqttVersion of [4, 5] as const) {
     let created = false;
     let cut = false;
     const { device, events } = makeDevice(app, {
-      quietMs: 300, // the cloud answers in ~50 ms real: let virtual time wait for it
       deviceConfig: { port: cloud.ports.mqtt, thing, mqttVersion, sleepS: 30 },
       onEvent(e, d) {
         if (e.type === "sleep" && !created) {

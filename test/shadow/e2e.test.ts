@@ -36,7 +36,6 @@ test("MQTT 3.1.1: desired interval changed while the device sleeps is applied at
   const thing = "shadow-a";
   let changed = false;
   const { device, events } = makeDevice(app, {
-    quietMs: 300, // the cloud answers in ~50 ms real: let virtual time wait for it
     deviceConfig: { port: cloud.ports.mqtt, thing, mqttVersion: 4, foreign: "someone-else" },
     onEvent(e) {
       // First deep sleep: the operator changes the desired interval while the device is off the network.
@@ -84,7 +83,6 @@ test("MQTT 5: live deltas: stale, malformed and oversized ones are ignored with 
   await cloud.shadows.update(thing, "", { state: { reported: { note: "x" } } });
   let injected = false;
   const { device, events } = makeDevice(app, {
-    quietMs: 300, // the cloud answers in ~50 ms real: let virtual time wait for it
     deviceConfig: { port: cloud.ports.mqtt, thing, mqttVersion: 5, awakeMs: 4000, foreign: "shadow-secret" },
     onEvent(e) {
       if (e.type === "log" && String(e.text).startsWith("synced") && !injected) {

@@ -46,6 +46,8 @@ export interface DeviceOptions {
   onTrace?: (event: TraceEvent) => void;
   /** Real ms without network activity after which virtual time may jump over open sockets. */
   quietMs?: number;
+  /** Real ms to wait for an answer to bytes the device wrote before virtual time may jump anyway. */
+  replyWaitMs?: number;
   /** Compute units one delivery may use before the task watchdog resets the chip. */
   watchdogUnits?: number;
   /** Stop the device after this many panics (a boot loop). */
@@ -390,13 +392,23 @@ export class VirtualDevice {
     this.timers = this.timers.filter((t) => !(t.kind === kind && t.id === id));
   }
 
+  /**
+   * Real network activity the virtual clock must not jump over: a connect in
+   * progress, bytes held by the latency fault, or a request written whose
+   * answer has not come yet (for up to replyWaitMs: a write may have no answer).
+   */
   private networkBusy(): boolean {
-    for (const s of this.sockets.values()) if (!s.connected || s.inFlight > 0) return true;
+    const replyWait = this.options.replyWaitMs ?? 2000;
+    const now = performance.now();
+    for (const s of this.sockets.values()) {
+      if (!s.connected || s.inFlight > 0) return true;
+      if (s.awaitingReplySince && now - s.awaitingReplySince < replyWait) return true;
+    }
     return false;
   }
 
   private async loop(): Promise<void> {
-    const quietMs = this.options.quietMs ?? 25;
+    const quietMs = this.options.quietMs ?? 200;
     while (this.worker && !this.stop) {
       const ev = this.events.shift();
       if (ev) {

@@ -42,6 +42,8 @@ export class HostSocket {
   private closed = false;
   /** Writes and deliveries waiting out the added latency. */
   inFlight = 0;
+  /** Real time of the last write not yet followed by incoming bytes (0: none). */
+  awaitingReplySince = 0;
   connected = false;
   bytesOut = 0;
   bytesIn = 0;
@@ -83,6 +85,7 @@ export class HostSocket {
       if (this.faults.dropIncoming) return;
       this.later(() => {
         if (this.closed) return;
+        this.awaitingReplySince = 0;
         this.rx.push(chunk);
         this.rxBytes += chunk.length;
         this.bytesIn += chunk.length;
@@ -134,6 +137,7 @@ export class HostSocket {
   write(bytes: Uint8Array): number {
     if (this.closed || this.failed) throw new Error("socket is closed");
     this.bytesOut += bytes.length;
+    if (!this.awaitingReplySince) this.awaitingReplySince = performance.now();
     if (this.faults.dropOutgoing) return SOCKET_WINDOW;
     const copy = Buffer.from(bytes);
     const send = () => {
