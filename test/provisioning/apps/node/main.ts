@@ -13,7 +13,6 @@ const c = config as {
   template: string;
   claim?: { certificate: string; key: string };
   csr?: { csr: string; key: string };
-  probeClaim?: boolean;
 };
 const HOUR_US = 3_600_000_000;
 
