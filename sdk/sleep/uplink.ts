@@ -102,6 +102,47 @@ export function uplink(req: UplinkRequest): Promise<UplinkResult> {
     if (!done && hookDone && ackedMsg.every(Boolean)) finish(true);
   };
 
+  let sessionStarted = false;
+  const startSession = () => {
+    if (!req.onSession || sessionStarted) return;
+    sessionStarted = true;
+    const ctx: UplinkContext = {
+      client,
+      thing: req.thing,
+      setConfig(config: unknown) {
+        result.config = config;
+      },
+      setServerTime(epochMs: number) {
+        result.serverTimeMs = epochMs;
+        result.serverSeenAt = now();
+      },
+      setPendingJob(pending: boolean) {
+        result.pendingJob = pending;
+      },
+      remainingMs() {
+        return Math.max(0, req.budgetMs - (now() - started));
+      },
+    };
+    let p: Promise<void> | void;
+    try {
+      p = req.onSession!(ctx);
+    } catch (e) {
+      trace(`uplink: session hook threw: ${e}\n`);
+      p = undefined;
+    }
+    Promise.resolve(p).then(
+      () => {
+        hookDone = true;
+        check();
+      },
+      (e: unknown) => {
+        trace(`uplink: session hook failed: ${e}\n`);
+        hookDone = true; // the hook's failure does not fail the telemetry
+        check();
+      },
+    );
+  };
+
   const client = new MQTTClient({
     host: req.mqtt.host,
     port: req.mqtt.port,
@@ -112,6 +153,11 @@ export function uplink(req: UplinkRequest): Promise<UplinkResult> {
     session: { clean: false, expiry: 30 * 86400 },
     reconnect: false,
     connectTimeoutMs: Math.min(10000, req.budgetMs),
+    // The session hook (subscriptions, shadow, jobs) starts at CONNACK: some brokers answer
+    // a pipelined SUBSCRIBE before their CONNACK, which the client rightly refuses.
+    onConnect() {
+      startSession();
+    },
     onClose(error) {
       if (!done) finish(false, error ? error.message : "connection closed");
     },
@@ -132,43 +178,6 @@ export function uplink(req: UplinkRequest): Promise<UplinkResult> {
   if (alarm)
     client.publish(`dt/${req.thing}/alarm`, `{"alarm":"low-battery","mV":${messages[messages.length - 1].slice(-1)[0].batteryMv}}`, { qos: 1 }).then(undefined, () => {});
 
-  if (req.onSession) {
-    const ctx: UplinkContext = {
-      client,
-      thing: req.thing,
-      setConfig(config: unknown) {
-        result.config = config;
-      },
-      setServerTime(epochMs: number) {
-        result.serverTimeMs = epochMs;
-        result.serverSeenAt = now();
-      },
-      setPendingJob(pending: boolean) {
-        result.pendingJob = pending;
-      },
-      remainingMs() {
-        return Math.max(0, req.budgetMs - (now() - started));
-      },
-    };
-    let p: Promise<void> | void;
-    try {
-      p = req.onSession(ctx);
-    } catch (e) {
-      trace(`uplink: session hook threw: ${e}\n`);
-      p = undefined;
-    }
-    Promise.resolve(p).then(
-      () => {
-        hookDone = true;
-        check();
-      },
-      (e: unknown) => {
-        trace(`uplink: session hook failed: ${e}\n`);
-        hookDone = true; // the hook's failure does not fail the telemetry
-        check();
-      },
-    );
-  }
   check();
   return promise;
 }

@@ -11,7 +11,10 @@ import { startCloud, silentLogger } from "../cloud/index.ts";
 import { issueDeviceCert } from "../pki/index.ts";
 import { buildApp, type BuiltApp } from "../sim/image.ts";
 import { loadBoard, type Board } from "../sim/board.ts";
-import { loadScenario, emptyScenario, type Scenario } from "../sim/scenario.ts";
+import { loadScenario, parseScenario, type Scenario } from "../sim/scenario.ts";
+
+/** Without --scenario: a steady sensor input and a fresh 2 x AA pack (3.0 V at the divider midpoint x2), no events. */
+export const DEFAULT_SCENARIO = JSON.stringify({ adc: { "36": { type: "sine", mean: 1000, amplitude: 50, period: "24h" }, "39": 1500 } });
 import { VirtualDevice, type TraceEvent } from "../sim/device.ts";
 import { ENERGY_STATES, type EnergyState } from "../sim/energy.ts";
 
@@ -87,7 +90,7 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
     for (const mode of options.modes ?? ["batched", "naive"]) {
       const thing = `energy-${mode}`;
       const tls = options.plain ? undefined : await issueDeviceCert(cloud.pkiDir, thing);
-      const scenario = typeof options.scenario === "string" ? loadScenario(options.scenario) : (options.scenario ?? emptyScenario());
+      const scenario = typeof options.scenario === "string" ? loadScenario(options.scenario) : (options.scenario ?? parseScenario(DEFAULT_SCENARIO, "<default energy scenario>"));
       const deviceDir = join(dir, thing);
       const byState = zeroStates();
       const msByState = zeroStates();
