@@ -1,0 +1,142 @@
+// The xsiot reference sensor node.
+//
+// Every boot: say who we are; get the device identity (provisioning by claim on
+// the first boot); then one wake of the sleep scheduler: sample the thermistor
+// and the battery, keep the reading in retained memory and on flash, and, when
+// the plan says so, uplink the batch and sync the shadow (config) and jobs
+// (OTA) on the same connection; then deep sleep until the next sample or until
+// the door contact changes.
+import { deepSleep, resetReason, wakeCause, ota } from "xsiot/native/esp32";
+import { provision, ProvisioningError } from "xsiot/provisioning/provision";
+import { runWake } from "xsiot/sleep/scheduler";
+import type { UplinkContext } from "xsiot/sleep/uplink";
+import { ShadowClient } from "xsiot/shadow/client";
+import { JobsAgent } from "xsiot/jobs/agent";
+import KeyValue from "embedded:storage/key-value";
+import Digital from "embedded:io/digital";
+import { settings } from "./settings";
+import { sample } from "./sensors";
+import { emit } from "./trace";
+
+const RETRY_US = 15 * 60 * 1_000_000;
+
+interface Identity {
+  thingName: string;
+  certificate?: string;
+  key?: string;
+}
+
+emit("boot", {
+  version: settings.version,
+  resetReason: resetReason(),
+  wakeCause: wakeCause(),
+  partition: ota.running(),
+  otaState: ota.state(),
+});
+
+async function identity(): Promise<Identity> {
+  if (settings.thing) return { thingName: settings.thing }; // development: plain MQTT, no certificate
+  const { cloud } = settings;
+  if (!cloud.tlsPort || !cloud.caPem) throw new Error("no cloud.tlsPort/caPem in mc/config and no development thing name");
+  const id = await provision({
+    host: cloud.host,
+    port: cloud.tlsPort,
+    ca: cloud.caPem,
+    clientId: settings.serial,
+    templateName: settings.template,
+    parameters: { SerialNumber: settings.serial, board: settings.board?.id ?? "unknown" },
+    claim: settings.claim,
+  });
+  if (id.provisionedNow) emit("provisioned", { thing: id.thingName });
+  return id;
+}
+
+/** The persistent-session work of an uplink: shadow config and server time, then jobs. */
+async function session(ctx: UplinkContext, agent: JobsAgent): Promise<void> {
+  const shadow = new ShadowClient(ctx.client, { thingName: ctx.thing, timeoutMs: Math.min(5000, ctx.remainingMs()) });
+  shadow.onDelta("*", (delta) => {
+    // desired.config feeds the scheduler (validated there); reported mirrors what we run.
+    if (delta.config !== undefined) ctx.setConfig(delta.config);
+    return delta.config !== undefined ? { config: delta.config } : undefined;
+  });
+  try {
+    const doc = await shadow.start();
+    if (doc && typeof doc.timestamp === "number") ctx.setServerTime(doc.timestamp * 1000);
+    if (shadow.reported.version !== settings.version) await shadow.report({ version: settings.version, board: settings.board?.id ?? null });
+  } catch (e) {
+    emit("error", { where: "shadow", message: String(e) });
+  } finally {
+    shadow.close();
+  }
+  try {
+    await agent.start();
+    await agent.idle(Math.max(0, ctx.remainingMs() - 500));
+  } catch (e) {
+    emit("error", { where: "jobs", message: String(e) });
+  }
+  ctx.setPendingJob(agent.current !== undefined);
+}
+
+function jobPending(): boolean {
+  const kv = KeyValue.open({ path: "xsiot-jobs", format: "string" });
+  try {
+    return kv.read("exec") !== undefined;
+  } finally {
+    kv.close();
+  }
+}
+
+async function main(): Promise<void> {
+  let id: Identity;
+  try {
+    id = await identity();
+  } catch (e) {
+    const retryMs = e instanceof ProvisioningError ? e.retryAfterMs : RETRY_US / 1000;
+    emit("error", { where: "identity", message: String(e), retryS: Math.round(retryMs / 1000) });
+    deepSleep({ us: retryMs * 1000 });
+  }
+  emit("identity", { thing: id.thingName });
+  const { cloud } = settings;
+  const tls = id.certificate ? { ca: cloud.caPem, certificate: id.certificate, key: id.key } : undefined;
+  let agent: JobsAgent | undefined;
+  await runWake({
+    thing: id.thingName,
+    mqtt: { host: cloud.host, port: tls ? cloud.tlsPort : cloud.port, tls },
+    config: settings.sleep,
+    async sample() {
+      const s = await sample(settings.board, settings.sht3x);
+      emit("reading", { ...s });
+      return { value: s.temperatureC, batteryMv: s.batteryMv };
+    },
+    wakeSources() {
+      const door = settings.board?.pins?.door;
+      if (door === undefined) return {};
+      // Wake on the door's next change: armed for the level it is not at now.
+      const pin = new Digital({ pin: door, mode: Digital.Input });
+      const level = pin.read();
+      pin.close();
+      return { ext0: { pin: door, level: level ? 0 : 1 } };
+    },
+    readPin(pin) {
+      const d = new Digital({ pin, mode: Digital.Input });
+      const level = d.read();
+      d.close();
+      if (pin === settings.board?.pins?.door) emit("door", { open: level === 1 });
+      return level;
+    },
+    pendingJob: jobPending,
+    onSession(ctx) {
+      agent ??= new JobsAgent(ctx.client, { thingName: ctx.thing });
+      return session(ctx, agent);
+    },
+    onWakeDone(r) {
+      if (r.uplink) emit("uplink", { ok: r.result?.ok ?? false, acked: r.result?.acked ?? 0, through: r.result?.ackedThrough ?? 0, reasons: r.reasons, error: r.result?.error });
+      emit("sleep", { ms: r.sleepMs, seq: r.seq, queued: r.queued, evicted: r.evicted });
+    },
+  });
+}
+
+main().catch((e: unknown) => {
+  emit("error", { where: "main", message: String(e) });
+  deepSleep({ us: RETRY_US });
+});

@@ -1,0 +1,57 @@
+// The node's settings: mc/config (built into the image, or overlaid per device
+// by the virtual ESP32), with defaults. Everything here is checked before use:
+// a bad setting is a clear trace and a safe default, not a crash.
+import config from "mc/config";
+import type { BoardConfig } from "./sensors";
+import type { SleepConfig } from "xsiot/sleep/config";
+
+export interface CloudSettings {
+  host: string;
+  /** Mutual-TLS MQTT port (production). */
+  tlsPort?: number;
+  /** Plain MQTT port (local development only: the thing name is the client id). */
+  port?: number;
+  /** PEM of the CA that signs the broker's certificate. */
+  caPem?: string;
+}
+
+export interface Settings {
+  version: string;
+  board: BoardConfig;
+  cloud: CloudSettings;
+  serial: string;
+  template: string;
+  claim?: { certificate: string; key: string };
+  /** Development: connect over plain MQTT as this thing, no provisioning. */
+  thing?: string;
+  sleep: Partial<SleepConfig>;
+  sht3x: boolean;
+  /** Base64 of the 65-byte uncompressed P-256 code-signing public key (OTA). */
+  codeSigningKey?: string;
+}
+
+const c = config as Record<string, unknown>;
+const text = (v: unknown, fallback: string) => (typeof v === "string" && v.length > 0 && v.length < 256 ? v : fallback);
+const cloud = (typeof c.cloud === "object" && c.cloud !== null ? c.cloud : {}) as Record<string, unknown>;
+const port = (v: unknown) => (Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536 ? (v as number) : undefined);
+
+export const settings: Settings = {
+  version: text(c.version, "0.0.0"),
+  board: c.board as BoardConfig,
+  cloud: {
+    host: text(cloud.host, "127.0.0.1"),
+    tlsPort: port(cloud.tlsPort),
+    port: port(cloud.port),
+    caPem: typeof cloud.caPem === "string" ? cloud.caPem : undefined,
+  },
+  serial: text(c.serial, "SN-000"),
+  template: text(c.template, "sensors"),
+  claim:
+    typeof c.claim === "object" && c.claim !== null && typeof (c.claim as Record<string, unknown>).certificate === "string"
+      ? (c.claim as { certificate: string; key: string })
+      : undefined,
+  thing: typeof c.thing === "string" ? c.thing : undefined,
+  sleep: { ...(typeof c.sleep === "object" && c.sleep !== null ? (c.sleep as Partial<SleepConfig>) : {}), ...(c.mode === "naive" || c.mode === "batched" ? { mode: c.mode } : {}) },
+  sht3x: c.sht3x === true,
+  codeSigningKey: typeof c.codeSigningKey === "string" ? c.codeSigningKey : undefined,
+};
