@@ -67,6 +67,8 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
     return id;
   };
 
+  const authWaiters = new WeakMap<Client, (() => void)[]>();
+  const connacked = new WeakSet<Client>();
   const aedes = await Aedes.createBroker({
     id: "xsiot-cloud",
     authenticate(client, _user, _pass, done) {
@@ -89,6 +91,24 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
     },
     authorizePublish(client, packet, done) {
       if (!client) return done(null);
+      if (!connacked.has(client) && !client.closed) {
+        // A PUBLISH pipelined behind CONNECT (MQTT allows it; the SDK does it to save a
+        // round trip) can reach this hook before aedes has authenticated the client and
+        // sent CONNACK. Decide once CONNACK is out, so the PUBACK can never precede it
+        // (MQTT-3.2.0-1: the server's first packet is CONNACK).
+        const waiters = authWaiters.get(client) ?? [];
+        authWaiters.set(client, waiters);
+        const timer = setTimeout(() => decide(), 5000);
+        const decide = () => {
+          clearTimeout(timer);
+          const id = identities.get(client);
+          if (id && registry.canPublish(id, packet.topic)) return done(null);
+          log.warn(`refused publish by ${id ? describeIdentity(id) : client.id} on ${packet.topic}`);
+          done(new Error(`not authorized to publish on ${packet.topic}`));
+        };
+        waiters.push(decide);
+        return;
+      }
       const id = identities.get(client);
       if (id && registry.canPublish(id, packet.topic)) return done(null);
       log.warn(`refused publish by ${id ? describeIdentity(id) : client.id} on ${packet.topic}`);
@@ -130,6 +150,11 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
         log.error(`direct handler for ${packet.topic} failed: ${(e as Error).stack ?? e}`);
       }
     }
+  });
+  aedes.on("connackSent", (_packet, client) => {
+    connacked.add(client);
+    for (const decide of authWaiters.get(client) ?? []) decide();
+    authWaiters.delete(client);
   });
   aedes.on("clientError", (client, err) => log.warn(`client ${client?.id ?? "?"}: ${err.message}`));
   aedes.on("connectionError", (_client, err) => log.warn(`connection error: ${err.message}`));
