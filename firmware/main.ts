@@ -12,6 +12,8 @@ import { runWake } from "xsiot/sleep/scheduler";
 import type { UplinkContext } from "xsiot/sleep/uplink";
 import { ShadowClient } from "xsiot/shadow/client";
 import { JobsAgent } from "xsiot/jobs/agent";
+import { OtaAgent } from "xsiot/ota/agent";
+import { base64Decode } from "xsiot/ota/base64";
 import KeyValue from "embedded:storage/key-value";
 import Digital from "embedded:io/digital";
 import { settings } from "./settings";
@@ -51,8 +53,11 @@ async function identity(): Promise<Identity> {
   return id;
 }
 
-/** The persistent-session work of an uplink: shadow config and server time, then jobs. */
-async function session(ctx: UplinkContext, agent: JobsAgent): Promise<void> {
+const codeSigningKey = settings.codeSigningKey ? base64Decode(settings.codeSigningKey, 65) : undefined;
+if (settings.codeSigningKey && !codeSigningKey) emit("error", { where: "settings", message: "codeSigningKey is not a base64 P-256 point: OTA disabled" });
+
+/** The persistent-session work of an uplink: shadow config and server time, then jobs (OTA among them). */
+async function session(ctx: UplinkContext, agent: JobsAgent, otaAgent: OtaAgent | undefined): Promise<void> {
   const shadow = new ShadowClient(ctx.client, { thingName: ctx.thing, timeoutMs: Math.min(5000, ctx.remainingMs()) });
   shadow.onDelta("*", (delta) => {
     // desired.config feeds the scheduler (validated there); reported mirrors what we run.
@@ -69,6 +74,8 @@ async function session(ctx: UplinkContext, agent: JobsAgent): Promise<void> {
     shadow.close();
   }
   try {
+    // A new image confirms itself (or rolls back) on this connection before anything else ends it.
+    await otaAgent?.booted;
     await agent.start();
     await agent.idle(Math.max(0, ctx.remainingMs() - 500));
   } catch (e) {
@@ -99,6 +106,7 @@ async function main(): Promise<void> {
   const { cloud } = settings;
   const tls = id.certificate ? { ca: cloud.caPem, certificate: id.certificate, key: id.key } : undefined;
   let agent: JobsAgent | undefined;
+  let otaAgent: OtaAgent | undefined;
   await runWake({
     thing: id.thingName,
     mqtt: { host: cloud.host, port: tls ? cloud.tlsPort : cloud.port, tls },
@@ -124,10 +132,17 @@ async function main(): Promise<void> {
       if (pin === settings.board?.pins?.door) emit("door", { open: level === 1 });
       return level;
     },
-    pendingJob: jobPending,
+    // A job in progress, or a new image that must confirm itself on this boot, needs the cloud now.
+    pendingJob: () => jobPending() || ota.state() === "pending-verify",
     onSession(ctx) {
-      agent ??= new JobsAgent(ctx.client, { thingName: ctx.thing });
-      return session(ctx, agent);
+      if (!agent) {
+        agent = new JobsAgent(ctx.client, { thingName: ctx.thing });
+        if (codeSigningKey) {
+          otaAgent = new OtaAgent({ mqtt: ctx.client, thingName: ctx.thing, version: settings.version, publicKey: codeSigningKey, log: (m) => emit("ota", { message: m }) });
+          agent.on("afr_ota", otaAgent.handler);
+        }
+      }
+      return session(ctx, agent, otaAgent);
     },
     onWakeDone(r) {
       if (r.uplink) emit("uplink", { ok: r.result?.ok ?? false, acked: r.result?.acked ?? 0, through: r.result?.ackedThrough ?? 0, reasons: r.reasons, error: r.result?.error });

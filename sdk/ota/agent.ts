@@ -88,7 +88,8 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 export class OtaAgent {
   private readonly o: OtaAgentOptions;
   private readonly kv: KeyValueStore;
-  private readonly booted: Promise<void>;
+  /** Settles when a first boot of a new image has been confirmed or rolled back (or at once on other boots). */
+  readonly booted: Promise<void>;
   /** The JobHandler to register for the "afr_ota" operation. */
   readonly handler: JobHandler;
 
