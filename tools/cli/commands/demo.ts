@@ -1,0 +1,72 @@
+// xsiot demo (npm start): local cloud + virtual ESP32 fleet on the reference firmware, live.
+import { parseArgs } from "node:util";
+import { startDemo } from "../../demo/index.ts";
+import { parseDuration } from "../../sim/duration.ts";
+
+export const summary = "local cloud and three virtual ESP32s on the reference firmware, with a live view (npm start)";
+
+const HELP = `usage: xsiot demo [--devices 3] [--speed 120] [--board esp-wroom-32] [--dir .xsiot] [--duration D]
+
+  --devices N   virtual ESP32s (default 3)
+  --speed S     virtual seconds per real second (default 120: a 15-minute sample every 7.5 s);
+                0 runs as fast as the host can (with --duration)
+  --duration D  stop after this much virtual time (default: until Ctrl-C)
+  --dir D       state folder: cloud database, certificates, device flash (default .xsiot)`;
+
+export async function run(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        devices: { type: "string", default: "3" },
+        speed: { type: "string", default: "120" },
+        board: { type: "string", default: "esp-wroom-32" },
+        dir: { type: "string", default: ".xsiot" },
+        duration: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (e) {
+    console.error(`xsiot demo: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const devices = Number(values.devices);
+  const speed = Number(values.speed);
+  if (!Number.isInteger(devices) || devices < 1 || devices > 50) {
+    console.error("xsiot demo: --devices must be 1..50");
+    return 2;
+  }
+  if (!(speed >= 0)) {
+    console.error("xsiot demo: --speed must be a number >= 0");
+    return 2;
+  }
+  let durationMs: number | undefined;
+  try {
+    durationMs = values.duration ? parseDuration(values.duration, "--duration") : undefined;
+  } catch (e) {
+    console.error(`xsiot demo: ${(e as Error).message}`);
+    return 2;
+  }
+  if (speed === 0 && durationMs === undefined) {
+    console.error("xsiot demo: --speed 0 needs --duration");
+    return 2;
+  }
+  const demo = await startDemo({
+    devices,
+    speed,
+    dir: values.dir!,
+    board: values.board!,
+    durationMs,
+    live: !!process.stdout.isTTY,
+    out: (t) => process.stdout.write(t),
+  });
+  const interrupted = new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
+  await Promise.race([demo.done, interrupted]);
+  await demo.stop();
+  return 0;
+}

@@ -1,0 +1,112 @@
+// npm start: the local cloud on embedded defaults and a few virtual ESP32s
+// running the reference firmware in accelerated virtual time, provisioned by
+// claim on their first boot, with a live view of the fleet.
+import { mkdirSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { startCloud, silentLogger, type Cloud } from "../cloud/index.ts";
+import type { ProvisioningService } from "../cloud/provisioning.ts";
+import { issueClaimCert } from "../pki/index.ts";
+import { writeSigningKey, KEY_FILES } from "../ota/signing.ts";
+import { buildApp, REPO_ROOT } from "../sim/image.ts";
+import { loadBoard } from "../sim/board.ts";
+import { loadScenario } from "../sim/scenario.ts";
+import { VirtualDevice } from "../sim/device.ts";
+import { FleetView } from "./view.ts";
+
+export interface DemoOptions {
+  devices: number;
+  /** Virtual seconds per real second. */
+  speed: number;
+  dir: string;
+  board: string;
+  /** Stop after this much virtual time (ms); default: until interrupted. */
+  durationMs?: number;
+  /** Redraw in place (a terminal) or print a snapshot every few seconds (a pipe). */
+  live: boolean;
+  out: (text: string) => void;
+}
+
+export interface Demo {
+  cloud: Cloud;
+  devices: VirtualDevice[];
+  view: FleetView;
+  /** Resolves when every device has run its duration or the demo was stopped. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function tryNext(cloud: Cloud, dir: string, keyPath: string): string {
+  const d = dir === ".xsiot" ? "" : ` --dir ${dir}`;
+  return [
+    "try, in another terminal:",
+    `  npx xsiot things list${d}`,
+    `  npx xsiot shadow update sensor-SN-001 --desired '{"config":{"sampleS":300}}'${d}`,
+    `  npx xsiot ota publish --things sensor-SN-001,sensor-SN-002 --image firmware --version 1.1.0 --key ${keyPath} --cloud ${cloud.httpUrl}`,
+    "  (devices pick up shadow changes and jobs at their next uplink: every 6 virtual hours, or at once on an event)",
+    `  npx xsiot energy --days 30          (battery projection, batched vs naive)`,
+    "Ctrl-C stops the demo.",
+  ].join("\n");
+}
+
+export async function startDemo(o: DemoOptions): Promise<Demo> {
+  const dir = resolve(o.dir);
+  mkdirSync(dir, { recursive: true });
+  const cloud = await startCloud({ dir, port: 0, tlsPort: 0, httpPort: 0, log: silentLogger });
+  const claim = await issueClaimCert(cloud.pkiDir, "demo");
+  cloud.service<ProvisioningService>("provisioning")!.putTemplate({
+    templateName: "sensors",
+    serialPattern: "SN-[0-9]{3}",
+    thingNamePattern: "sensor-${SerialNumber}",
+    attributes: { board: "${board}" },
+  });
+  const keyDir = join(dir, "ota");
+  const signer = await writeSigningKey(keyDir, { force: true });
+  const image = buildApp(join(REPO_ROOT, "firmware"));
+  const board = loadBoard(o.board);
+  const view = new FleetView();
+  const devices: VirtualDevice[] = [];
+  for (let i = 1; i <= o.devices; i++) {
+    const name = `node-${i}`;
+    const deviceDir = join(dir, "sim", name);
+    rmSync(deviceDir, { recursive: true, force: true }); // fresh chips: each demo provisions anew
+    devices.push(
+      new VirtualDevice({
+        name,
+        dir: deviceDir,
+        board,
+        image,
+        scenario: loadScenario(join(REPO_ROOT, "firmware/scenarios/default.json"), i),
+        startTime: Date.now(),
+        pace: o.speed > 0 ? o.speed / 1000 : undefined,
+        deviceConfig: {
+          cloud: { host: "127.0.0.1", tlsPort: cloud.ports.mqtts, caPem: cloud.caPem },
+          serial: `SN-${String(i).padStart(3, "0")}`,
+          template: "sensors",
+          claim: { certificate: claim.certPem, key: claim.keyPem },
+          codeSigningKey: signer.publicKey,
+        },
+        onTrace: (e) => view.update(e),
+      }),
+    );
+  }
+  const horizon = o.durationMs ?? 10 * 365 * 86_400_000;
+  const keyPath = join(o.dir, "ota", KEY_FILES.key);
+  const draw = () => {
+    for (const d of devices) view.row(d.name).energy = d.energy.report(d.now);
+    const text = `${view.render()}\n\n${tryNext(cloud, o.dir, keyPath)}`;
+    o.out(o.live ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
+  };
+  const timer = setInterval(draw, o.live ? 500 : 5000);
+  const done = Promise.all(devices.map((d) => d.run(horizon))).then(() => undefined);
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    for (const d of devices) d.shutdown();
+    await done.catch(() => undefined);
+    clearInterval(timer);
+    draw();
+    await cloud.close();
+  };
+  return { cloud, devices, view, done, stop };
+}
