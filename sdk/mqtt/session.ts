@@ -5,6 +5,7 @@ import {
 } from "./codec";
 import { MqttProtocolError, reasonName, MALFORMED, PROTOCOL_ERROR, RECEIVE_MAXIMUM_EXCEEDED, TOPIC_ALIAS_INVALID, PACKET_TOO_LARGE } from "./error";
 import { FrameReader } from "./frame";
+import { varintSize } from "./wire";
 import { InflightStore, MemoryInflightStore } from "./store";
 import { isValidFilter, isValidTopic } from "./topic";
 
@@ -533,10 +534,8 @@ export class Session {
       e.state = 1;
       this.sent++;
       this.store.put({ packetId: e.packetId, state: 1, packet });
-      if (e.topic !== undefined && this.server.topicAliasMaximum > 0) {
-        const full = decode(packet, this.version, { ...this.limits, maxPacketSize: packet.length }) as PublishPacket;
-        this.sendPublish(full, packet, now);
-      } else this.send(packet, now);
+      if (e.topic !== undefined && this.server.topicAliasMaximum > 0 && this.version === 5) this.sendAliased(e.topic, packet, now);
+      else this.send(packet, now);
       e.topic = undefined;
     });
   }
@@ -548,6 +547,23 @@ export class Session {
     if (qos > s.maximumQoS) throw new MqttProtocolError(`server accepts QoS up to ${s.maximumQoS}`, 0x9b);
     if (retain && !s.retainAvailable) throw new MqttProtocolError("server does not support retained messages", 0x9a);
     if (size > s.maximumPacketSize) throw new MqttProtocolError(`PUBLISH of ${size} bytes exceeds the server's maximum packet size ${s.maximumPacketSize}`, PACKET_TOO_LARGE);
+  }
+
+  /**
+   * Sends our own encoded v5 PUBLISH with an outbound topic alias when one is
+   * set or can be: the alias property is spliced into the bytes (no decode and
+   * re-encode). The stored packet keeps its full topic for resends.
+   */
+  private sendAliased(topic: string, packet: Uint8Array, now: number): void {
+    let alias = this.aliasesOut.get(topic);
+    const known = alias !== undefined;
+    if (!known && this.aliasesOut.size < this.server.topicAliasMaximum) {
+      alias = this.aliasesOut.size + 1;
+      this.aliasesOut.set(topic, alias);
+    }
+    const out = alias === undefined ? null : withTopicAlias(packet, alias, known);
+    if (out && out.length <= this.server.maximumPacketSize) this.send(out, now);
+    else this.send(packet, now);
   }
 
   /** Sends a PUBLISH, replacing its topic by an alias when allowed. `encoded` is its plain encoding if known. */
@@ -696,4 +712,61 @@ export class Session {
     this.out = [];
     return out;
   }
+}
+
+function readVarint(b: Uint8Array, at: number): [number, number] {
+  let v = 0;
+  let mul = 1;
+  let x: number;
+  do {
+    x = b[at++];
+    v += (x & 0x7f) * mul;
+    mul *= 128;
+  } while (x & 0x80 && mul <= 0x200000);
+  return [v, at];
+}
+
+function writeVarint(b: Uint8Array, at: number, v: number): number {
+  do {
+    let x = v % 128;
+    v = Math.floor(v / 128);
+    if (v > 0) x |= 0x80;
+    b[at++] = x;
+  } while (v > 0);
+  return at;
+}
+
+/**
+ * An MQTT 5 PUBLISH we encoded ourselves, rewritten with a Topic Alias property
+ * (0x23) first in its properties and, when `dropTopic`, an empty topic name.
+ * Returns null if the packet already carries properties too long to extend safely.
+ */
+export function withTopicAlias(packet: Uint8Array, alias: number, dropTopic: boolean): Uint8Array | null {
+  const [, body] = readVarint(packet, 1);
+  const tlen = (packet[body] << 8) | packet[body + 1];
+  const topicEnd = body + 2 + tlen;
+  const idEnd = topicEnd + (((packet[0] >> 1) & 3) ? 2 : 0);
+  const [plen, propsAt] = readVarint(packet, idEnd);
+  const rest = packet.length - (propsAt + plen);
+  if (rest < 0 || plen > 0x1fff00) return null;
+  const newPlen = plen + 3;
+  const keepTopic = dropTopic ? 0 : tlen;
+  const remaining = 2 + keepTopic + (idEnd - topicEnd) + varintSize(newPlen) + newPlen + rest;
+  const out = new Uint8Array(1 + varintSize(remaining) + remaining);
+  out[0] = packet[0];
+  let o = writeVarint(out, 1, remaining);
+  out[o++] = keepTopic >> 8;
+  out[o++] = keepTopic & 0xff;
+  if (keepTopic) {
+    out.set(packet.subarray(body + 2, topicEnd), o);
+    o += keepTopic;
+  }
+  out.set(packet.subarray(topicEnd, idEnd), o);
+  o += idEnd - topicEnd;
+  o = writeVarint(out, o, newPlen);
+  out[o++] = 0x23;
+  out[o++] = alias >> 8;
+  out[o++] = alias & 0xff;
+  out.set(packet.subarray(propsAt), o);
+  return out;
 }
