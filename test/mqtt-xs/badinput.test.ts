@@ -49,7 +49,7 @@ for (const version of [4, 5] as const) {
       const got: Buffer[] = [];
       received[i] = got;
       s.on("error", () => {});
-      s.on("data", (d) => {
+      s.on("data", (d: Buffer) => {
         got.push(d);
         // The device's CONNECT: accept it. The bad packet comes when the test says.
         if (got.length === 1) s.write(Buffer.from(version === 5 ? [0x20, 0x03, 0x00, 0x00, 0x00] : [0x20, 0x02, 0x00, 0x00]));
