@@ -37,6 +37,7 @@ emit("boot", {
 });
 
 async function identity(): Promise<Identity> {
+  if (settings.identity) return settings.identity; // flashed at the factory
   if (settings.thing) return { thingName: settings.thing }; // development: plain MQTT, no certificate
   const { cloud } = settings;
   if (!cloud.tlsPort || !cloud.caPem) throw new Error("no cloud.tlsPort/caPem in mc/config and no development thing name");

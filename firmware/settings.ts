@@ -22,6 +22,8 @@ export interface Settings {
   serial: string;
   template: string;
   claim?: { certificate: string; key: string };
+  /** Factory-provisioned identity (xsiot provision device): no claim needed. */
+  identity?: { thingName: string; certificate: string; key: string };
   /** Development: connect over plain MQTT as this thing, no provisioning. */
   thing?: string;
   sleep: Partial<SleepConfig>;
@@ -34,6 +36,14 @@ const c = config as Record<string, unknown>;
 const text = (v: unknown, fallback: string) => (typeof v === "string" && v.length > 0 && v.length < 256 ? v : fallback);
 const cloud = (typeof c.cloud === "object" && c.cloud !== null ? c.cloud : {}) as Record<string, unknown>;
 const port = (v: unknown) => (Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536 ? (v as number) : undefined);
+
+function identityOf(v: unknown): Settings["identity"] {
+  if (typeof v !== "object" || v === null) return undefined;
+  const o = v as Record<string, unknown>;
+  return typeof o.thingName === "string" && typeof o.certificate === "string" && typeof o.key === "string"
+    ? { thingName: o.thingName, certificate: o.certificate, key: o.key }
+    : undefined;
+}
 
 export const settings: Settings = {
   version: text(c.version, "0.0.0"),
@@ -50,6 +60,7 @@ export const settings: Settings = {
     typeof c.claim === "object" && c.claim !== null && typeof (c.claim as Record<string, unknown>).certificate === "string"
       ? (c.claim as { certificate: string; key: string })
       : undefined,
+  identity: identityOf(c.identity),
   thing: typeof c.thing === "string" ? c.thing : undefined,
   sleep: { ...(typeof c.sleep === "object" && c.sleep !== null ? (c.sleep as Partial<SleepConfig>) : {}), ...(c.mode === "naive" || c.mode === "batched" ? { mode: c.mode } : {}) },
   sht3x: c.sht3x === true,

@@ -134,6 +134,9 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
           mqttHost: "127.0.0.1",
           mqttPort: tls ? cloud.ports.mqtts : cloud.ports.mqtt,
           ...(tls ? { tls: { ca: cloud.caPem, certificate: tls.certPem, key: tls.keyPem } } : {}),
+          // The same, in the reference firmware's settings (firmware/settings.ts).
+          cloud: { host: "127.0.0.1", port: cloud.ports.mqtt, tlsPort: cloud.ports.mqtts, caPem: cloud.caPem },
+          ...(tls ? { identity: { thingName: thing, certificate: tls.certPem, key: tls.keyPem } } : {}),
           ...options.deviceConfig,
         },
         onTrace: (e: TraceEvent) => {
