@@ -96,6 +96,7 @@ export class MQTTClient implements MqttConnection {
   private opened = false;
   private timer: number | undefined;
   private retryTimer: number | undefined;
+  private failTimer: number | undefined;
   private attempt = 0;
   private closed = false;
   private ops = new Map<number, Op>();
@@ -290,6 +291,8 @@ export class MQTTClient implements MqttConnection {
 
   private onSocketError(sock: Socket, message?: string): void {
     if (sock !== this.sock) return;
+    System.clearTimeout(this.failTimer);
+    this.failTimer = undefined;
     // Nothing more can be written to it: without this, the drain at the end of
     // run() would write to the dead socket, fail, and come back here (unbounded recursion).
     this.opened = false;
@@ -361,7 +364,21 @@ export class MQTTClient implements MqttConnection {
       try {
         left = sock.write(part);
       } catch (e) {
-        this.onSocketError(sock, `write failed: ${e}`);
+        // The socket died under us. Its onError, already on its way, carries the
+        // reason (a TLS alert such as "certificate required", a reset): stop
+        // writing and give it a moment to arrive before ending with this vaguer one.
+        this.opened = false;
+        this.queue.length = 0;
+        System.clearTimeout(this.failTimer);
+        const reason = `write failed: ${e}`;
+        this.failTimer = System.setTimeout(() => {
+          this.failTimer = undefined;
+          try {
+            this.onSocketError(sock, reason);
+          } catch (err) {
+            trace(`mqtt: error handler failed: ${err}\n`);
+          }
+        }, 250);
         return;
       }
       this.writable = typeof left === "number" ? left : this.writable - n;
@@ -373,6 +390,8 @@ export class MQTTClient implements MqttConnection {
   private dropSocket(): void {
     const sock = this.sock;
     this.sock = null;
+    System.clearTimeout(this.failTimer);
+    this.failTimer = undefined;
     this.opened = false;
     this.queue.length = 0;
     System.clearTimeout(this.timer);
