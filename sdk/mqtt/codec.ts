@@ -1,7 +1,7 @@
 import { MqttProtocolError, MALFORMED, PROTOCOL_ERROR, PACKET_TOO_LARGE, TOPIC_NAME_INVALID } from "./error";
 import { Properties, readProperties, writeProperties, IN_WILL } from "./properties";
 import { Reader, Writer, MAX_VARINT, checkUint, varintSize } from "./wire";
-import { utf8Length } from "./utf8";
+import { utf8Length, utf8Write } from "./utf8";
 
 // MQTT 3.1.1 (version 4) and 5.0 (version 5) control packets: encode to one
 // exact-size Uint8Array, decode one whole frame. Every failure is an
@@ -132,6 +132,7 @@ export const DEFAULT_LIMITS: Readonly<MqttLimits> = Object.freeze({
  * field is out of range or the packet exceeds limits.maxPacketSize.
  */
 export function encode(packet: Packet, version: 4 | 5, limits: MqttLimits = DEFAULT_LIMITS): Uint8Array {
+  if (packet.type === PUBLISH && (version === 4 || !packet.properties)) return encodePublish(packet, version, limits);
   const m = new Writer(null, 0);
   body(m, packet, version, limits);
   const len = m.p;
@@ -145,6 +146,47 @@ export function encode(packet: Packet, version: 4 | 5, limits: MqttLimits = DEFA
   w.u8(firstByte(packet));
   w.varint(len);
   body(w, packet, version, limits);
+  return out;
+}
+
+/**
+ * The hot path: a PUBLISH without properties, measured and written in one
+ * pass (the topic's UTF-8 length computed once). Same checks and bytes as the
+ * general path.
+ */
+function encodePublish(p: PublishPacket, version: 4 | 5, limits: MqttLimits): Uint8Array {
+  const first = firstByte(p);
+  const topic = p.topic;
+  if (typeof topic !== "string") throw new MqttProtocolError("topic name must be a string", MALFORMED);
+  const tlen = utf8Length(topic);
+  if (tlen > limits.maxTopicLength) throw new MqttProtocolError(`topic name is ${tlen} bytes, limit ${limits.maxTopicLength}`, TOPIC_NAME_INVALID);
+  if (tlen > 65535) throw new MqttProtocolError("topic name is longer than 65535 bytes", MALFORMED);
+  const qos = first & 6;
+  if (qos && checkUint(p.packetId, 65535, "packet identifier") === 0) throw new MqttProtocolError("packet identifier must not be 0", MALFORMED);
+  const payload = p.payload;
+  const len = 2 + tlen + (qos ? 2 : 0) + (version === 5 ? 1 : 0) + payload.length;
+  if (len > MAX_VARINT) throw new MqttProtocolError("PUBLISH is too large to encode", PACKET_TOO_LARGE);
+  const size = 1 + varintSize(len) + len;
+  if (size > limits.maxPacketSize) throw new MqttProtocolError(`PUBLISH of ${size} bytes exceeds maximum packet size ${limits.maxPacketSize}`, PACKET_TOO_LARGE);
+  const out = new Uint8Array(size);
+  out[0] = first;
+  let o = 1;
+  let v = len;
+  do {
+    let c = v % 128;
+    v = Math.floor(v / 128);
+    if (v > 0) c |= 0x80;
+    out[o++] = c;
+  } while (v > 0);
+  out[o++] = tlen >> 8;
+  out[o++] = tlen & 0xff;
+  o = utf8Write(topic, out, o);
+  if (qos) {
+    out[o++] = p.packetId >> 8;
+    out[o++] = p.packetId & 0xff;
+  }
+  if (version === 5) out[o++] = 0; // no properties
+  out.set(payload, o);
   return out;
 }
 
