@@ -11,19 +11,21 @@
   const RealDate = Date;
   let now = 0; // virtual wall clock, ms since epoch, refreshed by every host reply
 
-  // Envelope: u32 JSON length, JSON, raw payload bytes.
+  // Envelope: u32 JSON length, JSON, raw payload bytes. Joined with XS's
+  // ArrayBuffer.prototype.concat: TypedArray.set is metered per byte, and the
+  // bridge's own copying is no work the chip would do.
   function pack(message, payload) {
     const json = encoder.encode(JSON.stringify(message));
+    const head = new Uint8Array(4 + json.length);
+    new DataView(head.buffer).setUint32(0, json.length);
+    head.set(json, 4);
+    if (payload === undefined) return head.buffer;
     let bytes;
-    if (payload === undefined) bytes = undefined;
-    else if (payload instanceof ArrayBuffer) bytes = new Uint8Array(payload);
-    else if (ArrayBuffer.isView(payload)) bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+    if (payload instanceof ArrayBuffer) bytes = payload;
+    else if (ArrayBuffer.isView(payload))
+      bytes = payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength ? payload.buffer : payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength);
     else throw new TypeError("expected ArrayBuffer or view");
-    const out = new Uint8Array(4 + json.length + (bytes ? bytes.length : 0));
-    new DataView(out.buffer).setUint32(0, json.length);
-    out.set(json, 4);
-    if (bytes) out.set(bytes, 4 + json.length);
-    return out.buffer;
+    return head.buffer.concat(bytes);
   }
   function unpack(buffer) {
     const length = new DataView(buffer).getUint32(0);
