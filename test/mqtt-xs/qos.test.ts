@@ -177,9 +177,8 @@ for (const qos of [1, 2] as const) {
         }
       },
       undefined,
-      // quietMs (100, see device.ts) is above the added latency: the simulator stamps
-      // network activity when the device writes, not when the delayed bytes leave, so a
-      // quietMs below the latency may jump virtual time over a pending CONNACK.
+      // quietMs (100, see device.ts) above the added latency, so virtual time never
+      // jumps while delayed bytes are still on their way.
       { quietMs: 100 },
     );
     device.faults.latencyMs = 30; // a slow link: the exchange spans several round trips
