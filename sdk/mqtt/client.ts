@@ -465,7 +465,9 @@ export class MQTTClient implements MqttConnection {
   }
 
   private dispatch(topic: string, payload: Uint8Array, properties: Properties): void {
-    const buf = payload.slice().buffer as ArrayBuffer;
+    // The handler gets its own ArrayBuffer (it may keep it). ArrayBuffer.slice is one
+    // block copy; TypedArray.slice walks the elements (and XS meters it per byte).
+    const buf = payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength) as ArrayBuffer;
     const props = properties as PublishProperties;
     const o = this.options;
     if (o.onMessage) safely("onMessage", () => (o.onMessage as NonNullable<MQTTClientOptions["onMessage"]>)(topic, buf, props));

@@ -43,6 +43,7 @@ export class FrameReader {
    */
   feed(chunk: Uint8Array, at = 0): number {
     const end = chunk.length;
+    let headAt = -1; // where the fixed header began, when it began in this chunk
     while (at < end && !this.ready) {
       if (!this.frame) {
         const c = chunk[at++];
@@ -50,6 +51,7 @@ export class FrameReader {
         this.head[n] = c;
         this.headLen = n + 1;
         if (n === 0) {
+          headAt = at - 1;
           if (c >> 4 === 0) throw new MqttProtocolError("reserved packet type 0", MALFORMED);
           continue;
         }
@@ -63,6 +65,13 @@ export class FrameReader {
         const size = n + 1 + len;
         if (size > this.maxPacketSize) {
           throw new MqttProtocolError(`packet of ${size} bytes exceeds maximum packet size ${this.maxPacketSize}`, PACKET_TOO_LARGE);
+        }
+        if (headAt >= 0 && end - headAt >= size) {
+          // The whole packet is in this chunk: one block copy (ArrayBuffer.slice), no element walk.
+          const o = chunk.byteOffset + headAt;
+          this.complete(new Uint8Array(chunk.buffer.slice(o, o + size)));
+          at = headAt + size;
+          continue;
         }
         const f = new Uint8Array(size);
         f.set(this.head.subarray(0, n + 1));
