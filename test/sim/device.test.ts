@@ -229,3 +229,42 @@ test("ADC, GPIO and I2C inputs come from the scenario; a door opening wakes the 
   const wakeBoot = r.events.filter((e) => e.type === "boot")[1];
   assert.equal(wakeBoot.t - r.events[0].t, 20 * MIN + 90, "woke when the door opened (plus boot time)");
 });
+
+test("restart() is a software reset; ext1 wakes on any of several pins and names it; the RTC can be set", async () => {
+  const { parseScenario } = await import("../../tools/sim/scenario.ts");
+  const scenario = parseScenario(JSON.stringify({ gpio: { "32": 0, "33": { type: "piecewise", points: [["0s", 0], ["10m", 1]] } } }));
+  const r = await simulate("power", 30 * MIN, { scenario });
+  assert.deepEqual(r.logs.slice(0, 3), [
+    "boot 1 reset=power-on wake=undefined pin=-1",
+    "boot 2 reset=software wake=undefined pin=-1",
+    "boot 3 reset=deep-sleep wake=ext1 pin=33",
+  ]);
+  assert.equal(r.logs[3], "rtc 2030-01-01T00:00:00.000Z");
+  const third = r.events.filter((e) => e.type === "boot")[2];
+  assert.equal(third.t - r.events[0].t, 10 * MIN + 90);
+});
+
+test("socket faults: split writes still deliver whole; a cut reaches the app as an error", async () => {
+  const chunks: number[] = [];
+  const server = createServer((s) => s.on("data", (d) => {
+    chunks.push(d.length);
+    if (Buffer.concat([d]).toString().endsWith("\n")) s.write(`echo ${d}`);
+  }));
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as { port: number }).port;
+  try {
+    const split = makeDevice("net", { deviceConfig: { port } });
+    split.device.faults.splitWrites = 4;
+    await split.device.run(30_000);
+    split.device.shutdown();
+    assert.ok(chunks.length >= 2, `the 13-byte line went out in pieces: ${chunks}`);
+    const cut = makeDevice("net", { deviceConfig: { port }, onEvent: (e, d) => e.type === "socket-connected" && d.cutSockets() });
+    await cut.device.run(30_000);
+    cut.device.shutdown();
+    const logs = cut.events.filter((e) => e.type === "log").map((e) => String(e.text));
+    assert.match(logs[0], /socket error: connection reset \(fault injected\)/);
+  } finally {
+    server.close();
+  }
+});
