@@ -246,9 +246,9 @@ test("restart() is a software reset; ext1 wakes on any of several pins and names
 
 test("socket faults: split writes still deliver whole; a cut reaches the app as an error", async () => {
   const chunks: number[] = [];
-  const server = createServer((s) => s.on("data", (d) => {
+  const server = createServer((s) => s.on("data", (d: Buffer) => {
     chunks.push(d.length);
-    if (Buffer.concat([d]).toString().endsWith("\n")) s.write(`echo ${d}`);
+    if (d.toString().endsWith("\n")) s.write(`echo ${d}`);
   }));
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
