@@ -112,6 +112,7 @@ async function main(): Promise<void> {
     thing: id.thingName,
     mqtt: { host: cloud.host, port: tls ? cloud.tlsPort : cloud.port, tls },
     config: settings.sleep,
+    telemetryFormat: settings.telemetryFormat,
     async sample() {
       const s = await sample(settings.board, settings.sht3x);
       emit("reading", { ...s });

@@ -28,6 +28,8 @@ export interface Settings {
   thing?: string;
   sleep: Partial<SleepConfig>;
   sht3x: boolean;
+  /** Telemetry as JSON on dt/<thing>/telemetry (default) or CBOR on dt/<thing>/telemetry/cbor. */
+  telemetryFormat: "json" | "cbor";
   /** Base64 of the 65-byte uncompressed P-256 code-signing public key (OTA). */
   codeSigningKey?: string;
 }
@@ -64,5 +66,6 @@ export const settings: Settings = {
   thing: typeof c.thing === "string" ? c.thing : undefined,
   sleep: { ...(typeof c.sleep === "object" && c.sleep !== null ? (c.sleep as Partial<SleepConfig>) : {}), ...(c.mode === "naive" || c.mode === "batched" ? { mode: c.mode } : {}) },
   sht3x: c.sht3x === true,
+  telemetryFormat: c.telemetryFormat === "cbor" ? "cbor" : "json",
   codeSigningKey: typeof c.codeSigningKey === "string" ? c.codeSigningKey : undefined,
 };

@@ -42,6 +42,21 @@ test("first boot provisions by claim, then telemetry arrives with no gaps and no
   assert.equal(t.events.filter((e) => e.ev === "provisioned").length, 1);
 });
 
+test("telemetry as CBOR: the same readings, decoded by an independent CBOR implementation", async () => {
+  const { decode } = await import("cbor-x");
+  const t = b.target({ scenario: room(), name: "n6" });
+  const seqs: number[] = [];
+  await b.cloud.bus.subscribe("dt/sensor-SN-106/telemetry/cbor", ({ payload }) => {
+    const msg = decode(payload) as { fields: string[]; r: number[][] };
+    assert.deepEqual(msg.fields, ["seq", "t", "v", "mV", "flags"]);
+    for (const row of msg.r) seqs.push(row[0]);
+  });
+  await t.start({ cloud: cloudOf(b), settings: b.settings("SN-106", { telemetryFormat: "cbor" }) });
+  await t.waitFor((e) => e.ev === "uplink" && e.ok === true && (e.through as number) >= 11, 30 * MIN, "second uplink");
+  assert.deepEqual(seqs, seqs.map((_, i) => i + 1));
+  assert.ok(seqs.length >= 11);
+});
+
 test("a threshold crossing reaches the cloud within one wake", { skip: !onSim && "needs a heat source on the board's thermistor" }, async () => {
   // The thermistor voltage drops at 25 min: the room heats up past 30 °C.
   const scenario = room({ adc: { "36": { type: "piecewise", points: [["0s", 1650], ["25m", 900]] }, "39": { type: "constant", value: 1500 } } });

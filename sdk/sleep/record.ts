@@ -1,3 +1,4 @@
+import { encode } from "../cbor/encode";
 // One reading as 16 bytes (the unit of the retained ring and the flash queue):
 //   0 seq u32 | 4 time u32 (epoch seconds, corrected clock) | 8 value i32 (milli-units)
 //   12 battery u16 (mV) | 14 flags u8 | 15 reserved
@@ -48,6 +49,15 @@ export function decodeReadings(bytes: Uint8Array): Reading[] {
   const out: Reading[] = [];
   for (let at = 0; at + RECORD_SIZE <= bytes.length; at += RECORD_SIZE) out.push(decodeReading(bytes, at));
   return out;
+}
+
+/** The telemetry message in CBOR (RFC 8949): the same map as the JSON form, about half the bytes. */
+export function telemetryCbor(readings: Reading[], meta?: Record<string, number>): Uint8Array {
+  const rows: (number | null)[][] = [];
+  for (const r of readings) rows.push([r.seq, r.t, Number.isFinite(r.value) ? r.value : null, r.batteryMv, r.flags]);
+  const message: Record<string, unknown> = { fields: ["seq", "t", "v", "mV", "flags"], r: rows };
+  if (meta) for (const k in meta) message[k] = Number.isFinite(meta[k]) ? meta[k] : 0;
+  return encode(message);
 }
 
 /** The telemetry message: {"fields":[...],"r":[[seq,t,v,mV,flags],...], counters...}. */

@@ -43,6 +43,8 @@ export interface SchedulerOptions {
   /** Before deep sleep, with what happened (tests and logs). */
   onWakeDone?(report: WakeReport): void;
   queue?: { perChunk?: number; maxChunks?: number };
+  /** Telemetry encoding (see uplink.ts): "json" (default) or "cbor". */
+  telemetryFormat?: "json" | "cbor";
   /** Injected for tests; default the native module. */
   sleep?(options: DeepSleepOptions): void;
   log?(line: string): void;
@@ -156,6 +158,7 @@ export async function runWake(options: SchedulerOptions): Promise<void> {
       budgetMs: state.config.radioBudgetMs,
       meta: { evicted: queue.stats().evicted, lost: state.lost, corrupted: queue.stats().corrupted, uplinkFailures: state.uplinkFailures },
       onSession: options.onSession,
+      format: options.telemetryFormat,
       now,
     });
     if (result.ackedThrough > 0) queue.ackThrough(result.ackedThrough);

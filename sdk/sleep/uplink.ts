@@ -6,7 +6,7 @@
 import System from "embedded:io/system";
 import { MQTTClient } from "../mqtt/client";
 import type { MqttConnection } from "../mqtt/types";
-import { RECORD_SIZE, decodeReading, FLAG_ALARM, telemetryPayload, type Reading } from "./record";
+import { RECORD_SIZE, decodeReading, FLAG_ALARM, telemetryCbor, telemetryPayload, type Reading } from "./record";
 
 export interface MqttTarget {
   host: string;
@@ -39,6 +39,8 @@ export interface UplinkRequest {
   /** Extra fields in every telemetry message (counters: evicted, lost...). */
   meta?: Record<string, number>;
   topic?: string;
+  /** Telemetry encoding: "json" (default) on dt/<thing>/telemetry, "cbor" on dt/<thing>/telemetry/cbor. */
+  format?: "json" | "cbor";
   onSession?(ctx: UplinkContext): Promise<void> | void;
   now?(): number;
 }
@@ -164,9 +166,10 @@ export function uplink(req: UplinkRequest): Promise<UplinkResult> {
   });
   timer = System.setTimeout(() => finish(false, `radio budget of ${req.budgetMs} ms spent`), req.budgetMs);
 
-  const topic = req.topic ?? `dt/${req.thing}/telemetry`;
+  const cbor = req.format === "cbor";
+  const topic = req.topic ?? `dt/${req.thing}/telemetry${cbor ? "/cbor" : ""}`;
   messages.forEach((group, i) => {
-    client.publish(topic, telemetryPayload(group, req.meta), { qos: 1 }).then(
+    client.publish(topic, cbor ? telemetryCbor(group, req.meta) : telemetryPayload(group, req.meta), { qos: 1 }).then(
       () => {
         ackedMsg[i] = true;
         check();
