@@ -8,7 +8,7 @@ import { SerialPortStream } from "@serialport/stream";
 import { TraceParser, type DeviceEvent } from "../../hil-tests/trace.ts";
 import { SerialTarget, hardReset, type SerialLike } from "../../hil-tests/targets/serial.ts";
 
-const log = readFileSync(new URL("../../hil-tests/fixtures/esp32-deep-sleep.log", import.meta.url));
+const log = readFileSync(new URL("../../hil-tests/fixtures/esp32-deep-sleep.console.txt", import.meta.url));
 
 test("trace parser: events and ROM resets from a console log, split at every byte boundary", () => {
   const expected: DeviceEvent[] = [];
