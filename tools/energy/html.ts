@@ -13,14 +13,15 @@ function dayPlot(r: EnergyReportResult): string {
   let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-size="11">`;
   for (const t of [0.001, 0.01, 0.1, 1, 10, 100]) svg += `<line x1="${L}" x2="${W - 10}" y1="${y(t)}" y2="${y(t)}" stroke="#ddd"/><text x="4" y="${y(t) + 4}">${t} mA</text>`;
   for (let h = 0; h <= 24; h += 3) svg += `<text x="${x(h * 3_600_000) - 8}" y="${H - 8}">${h}h</text>`;
-  r.runs.forEach((run, i) => {
+  // Drawn last-first, so the first run (batched) stays visible on top of the naive one.
+  [...r.runs.entries()].reverse().forEach(([i, run]) => {
     let d = "";
     for (let k = 0; k < run.day.length; k++) {
       const [t, ma] = run.day[k];
       const next = k + 1 < run.day.length ? run.day[k + 1][0] : Math.min(86_400_000, t + 1000);
       d += `${k ? "L" : "M"}${x(t).toFixed(1)},${y(ma).toFixed(1)}L${x(next).toFixed(1)},${y(ma).toFixed(1)}`;
     }
-    svg += `<path d="${d}" fill="none" stroke="${COLORS[i]}" stroke-width="1"/><text x="${L + 10 + i * 120}" y="14" fill="${COLORS[i]}">${esc(run.mode)}</text>`;
+    svg += `<path d="${d}" fill="none" stroke="${COLORS[i]}" stroke-width="${i === 0 ? 1.5 : 1}"/><text x="${L + 10 + i * 120}" y="14" fill="${COLORS[i]}">${esc(run.mode)}</text>`;
   });
   return svg + "</svg>";
 }
