@@ -39,7 +39,7 @@ const BYTE01 = 0, U16 = 1, U32 = 2, VARINT = 3, STR = 4, BIN = 5, PAIR = 6;
 /** Where a property may appear: bit n = packet type n; bit 0 = Will properties. */
 export const IN_WILL = 0;
 const W = 1 << 0, CONNECT = 1 << 1, CONNACK = 1 << 2, PUBLISH = 1 << 3, PUBACK = 1 << 4, PUBREC = 1 << 5,
-  PUBREL = 1 << 6, PUBCOMP = 1 << 7, SUBSCRIBE = 1 << 8, SUBACK = 1 << 9, UNSUBSCRIBE = 1 << 10, UNSUBACK = 1 << 11,
+  PUBREL = 1 << 6, PUBCOMP = 1 << 7, SUBSCRIBE = 1 << 8, SUBACK = 1 << 9, UNSUBACK = 1 << 11,
   DISCONNECT = 1 << 14, AUTH = 1 << 15;
 const ACKS = PUBACK | PUBREC | PUBREL | PUBCOMP | SUBACK | UNSUBACK | DISCONNECT | AUTH | CONNACK;
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { encode } from "../../sdk/cbor/index.ts";
 import { startCloud, silentLogger, type Cloud } from "../../tools/cloud/index.ts";
 import type { VirtualDevice, TraceEvent } from "../../tools/sim/device.ts";
-import { createSigningKey, signImage, type SigningKey } from "../../tools/ota/signing.ts";
+import { createSigningKey, type SigningKey } from "../../tools/ota/signing.ts";
 import { build, createOtaJob, execution, nodeDevice, runUntil, logsOf, TERMINAL, streams } from "./helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "xsiot-ota-refuse-"));

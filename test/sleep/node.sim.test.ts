@@ -9,7 +9,6 @@ import { startCloud, silentLogger, type Cloud } from "../../tools/cloud/index.ts
 import { buildApp } from "../../tools/sim/image.ts";
 import { parseScenario } from "../../tools/sim/scenario.ts";
 import { makeDevice } from "../sim/helpers.ts";
-import type { TraceEvent } from "../../tools/sim/device.ts";
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;

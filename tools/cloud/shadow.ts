@@ -6,7 +6,6 @@ import { thingTopic } from "./topics.ts";
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Obj = { [k: string]: Json };
-type Meta = { timestamp: number } | Meta[] | { [k: string]: Meta };
 
 export interface ShadowRecord {
   state: { desired?: Obj; reported?: Obj };

@@ -27,7 +27,6 @@ export function sensirionCrc8(a: number, b: number): number {
 export class Sht3x implements I2CPeripheral {
   private pending: { readyAt: number; data: Uint8Array } | undefined;
   private status = 0x8010; // alert pending + reset detected after power-up
-  private lastCommandCrcOk = true;
 
   constructor(private readonly inputs: Record<string, Signal>, private readonly startMs: number) {}
 
@@ -53,7 +52,6 @@ export class Sht3x implements I2CPeripheral {
     const durations: Record<number, number> = { 0x2400: 15, 0x240b: 6, 0x2416: 4, 0x2c06: 15, 0x2c0d: 6, 0x2c10: 4 };
     if (cmd in durations) {
       this.pending = { readyAt: nowMs + durations[cmd], data: this.measurement(nowMs) };
-      this.lastCommandCrcOk = true;
     } else if (cmd === 0x30a2) {
       this.pending = undefined;
       this.status = 0x0010;
@@ -63,7 +61,6 @@ export class Sht3x implements I2CPeripheral {
     } else if (cmd === 0x3041) {
       this.status &= ~0x8c13 & 0xffff;
     } else {
-      this.lastCommandCrcOk = false;
       throw new I2CNack(`SHT3x: unknown command 0x${cmd.toString(16)}`);
     }
   }
