@@ -126,7 +126,7 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
         board,
         image,
         scenario,
-        quietMs: options.quietMs ?? 250,
+        quietMs: options.quietMs ?? 50, // requests awaiting answers hold virtual time anyway (the sim's reply wait)
         deviceConfig: {
           thing,
           deviceName: thing,
