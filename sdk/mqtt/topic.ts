@@ -37,6 +37,8 @@ export function topicMatches(filter: string, topic: string): boolean {
     if (i < 0) return false;
     filter = filter.slice(i + 1);
   }
+  // Most filters are plain topics (shadow, jobs, stream replies): one native comparison.
+  if (filter.indexOf("+") < 0 && filter.indexOf("#") < 0) return filter === topic;
   if (topic.charCodeAt(0) === 36 /* $ */ && (filter.charCodeAt(0) === 43 || filter.charCodeAt(0) === 35)) return false;
   let f = 0, t = 0;
   const fl = filter.length, tl = topic.length;

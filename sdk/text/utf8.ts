@@ -71,8 +71,36 @@ function ascii(b: Uint8Array, from: number, to: number): string {
   return s;
 }
 
+// The engine's own strict decoder when it has one (XS, Node, browsers): the same
+// rules (WHATWG fatal mode is RFC 3629 strict), natively, at a fraction of the
+// cost of a loop in JS. ignoreBOM keeps a leading U+FEFF, as MQTT requires.
+// Engines without one (Espruino) use the loop below, which also pinpoints
+// what is wrong when the native decoder refuses.
+const native: TextDecoder | undefined = (() => {
+  try {
+    return typeof TextDecoder === "function" ? new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }) : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
 /** Decodes bytes [from, to) strictly. Throws Utf8Error on anything invalid. */
 export function utf8Decode(b: Uint8Array, from: number, to: number, rejectNul = false): string {
+  if (native) {
+    let s: string | undefined;
+    try {
+      s = native.decode(b.subarray(from, to));
+    } catch {
+      s = undefined;
+    }
+    if (s !== undefined && (!rejectNul || s.indexOf("\u0000") < 0)) return s;
+    decodeLoop(b, from, to, rejectNul); // throws the precise problem
+    throw new Utf8Error("lead", from, b[from]); // the two decoders disagree: refuse
+  }
+  return decodeLoop(b, from, to, rejectNul);
+}
+
+function decodeLoop(b: Uint8Array, from: number, to: number, rejectNul: boolean): string {
   let i = from;
   while (i < to && b[i] < 0x80 && (b[i] !== 0 || !rejectNul)) i++; // ASCII fast path
   if (i === to) return ascii(b, from, to);

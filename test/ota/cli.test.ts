@@ -57,7 +57,9 @@ test("ota keys, sign, publish: the device updates, the CLI shows progress and a 
   const noKey = await xsiot(["ota", "publish", "--things", "cli-1", "--image", "app.bin", "--version", "1.1.0", "--key", "missing.pem", "--cloud", cloud.httpUrl]).done;
   assert.match(noKey.err, /signing key missing\.pem not found/);
 
-  const { device, events } = nodeDevice(cloud, build("1.0.0"), "cli-1", publicKey);
+  // Small windows over a slow link: the download lasts long enough for the CLI's polls to show it.
+  const { device, events } = nodeDevice(cloud, build("1.0.0"), "cli-1", publicKey, { window: 4 });
+  device.faults.latencyMs = 50;
   try {
     // Publish from the app folder (built at 1.1.0 by the CLI) while the device runs.
     const pub = xsiot(["ota", "publish", "--things", "cli-1", "--image", nodeApp, "--version", "1.1.0", "--key", keyFile, "--cloud", cloud.httpUrl]);
