@@ -18,8 +18,13 @@ export class Utf8Error extends Error {
   }
 }
 
+// Most strings on the wire (topics, ids, JSON keys) are ASCII: a native regular
+// expression tells, and then the length is the string's length.
+const ASCII = /^[\x01-\x7f]*$/;
+
 /** Bytes `s` takes as UTF-8. Throws Utf8Error on a lone surrogate (or U+0000 when rejectNul). */
 export function utf8Length(s: string, rejectNul = false): number {
+  if (ASCII.test(s)) return s.length;
   let n = 0;
   const len = s.length;
   for (let i = 0; i < len; i++) {
@@ -38,8 +43,13 @@ export function utf8Length(s: string, rejectNul = false): number {
   return n;
 }
 
-/** Writes `s` (already measured by utf8Length) at `at`; returns the next offset. */
+// The engine's encoder writes in place when it has encodeInto (XS, Node, browsers).
+const encoder: TextEncoder | undefined = typeof TextEncoder === "function" ? new TextEncoder() : undefined;
+const encodeInto = typeof encoder?.encodeInto === "function";
+
+/** Writes `s` (already measured by utf8Length: no lone surrogate) at `at`; returns the next offset. */
 export function utf8Write(s: string, out: Uint8Array, at: number): number {
+  if (encodeInto) return at + encoder!.encodeInto!(s, out.subarray(at)).written;
   const len = s.length;
   for (let i = 0; i < len; i++) {
     let c = s.charCodeAt(i);

@@ -6,6 +6,8 @@ declare function trace(...values: unknown[]): void;
 
 declare class TextEncoder {
   encode(input?: string): Uint8Array;
+  /** Moddable's TextEncoder has it; check before use on other engines. */
+  encodeInto?(source: string, destination: Uint8Array): { read: number; written: number };
 }
 declare class TextDecoder {
   constructor(label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean });
