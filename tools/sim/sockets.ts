@@ -141,7 +141,7 @@ export class HostSocket {
     if (this.faults.dropOutgoing) return SOCKET_WINDOW;
     const copy = Buffer.from(bytes);
     const send = () => {
-      if (this.closed || this.socket.destroyed) return;
+      if (this.socket.destroyed) return; // written before close(): still sent, as a TCP stack would
       const split = this.faults.splitWrites;
       if (split > 0 && copy.length > split) {
         for (let o = 0; o < copy.length; o += split) {
@@ -158,10 +158,14 @@ export class HostSocket {
     return SOCKET_WINDOW;
   }
 
-  /** The device closed it. */
+  /** The device closed it: what it wrote before still goes out (a FIN, not a reset). */
   close(): void {
     this.closed = true;
-    this.socket.destroy();
+    const end = () => {
+      if (!this.socket.destroyed) this.socket.end();
+    };
+    if (this.faults.latencyMs > 0 || this.inFlight > 0) setTimeout(end, this.faults.latencyMs + 5);
+    else end();
   }
 
   /** A fault: the link dies under the device (RST), which sees an error. */
