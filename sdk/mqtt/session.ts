@@ -219,11 +219,11 @@ export class Session {
     });
     this.pending.forEach((p) => this.send(p.packet, now));
     this.pump(now);
-    return this.flush(now);
+    return this.flush();
   }
 
   receive(chunk: Uint8Array, now: number): Action[] {
-    if (this.state === IDLE) return this.flush(now);
+    if (this.state === IDLE) return this.flush();
     let at = 0;
     try {
       while (at < chunk.length && this.state !== IDLE) {
@@ -237,7 +237,7 @@ export class Session {
     } catch (e) {
       this.fail(e instanceof MqttProtocolError ? e : new MqttProtocolError(`internal error: ${e}`, 0x83), now);
     }
-    return this.flush(now);
+    return this.flush();
   }
 
   tick(now: number): Action[] {
@@ -252,7 +252,7 @@ export class Session {
       this.send(encode({ type: PINGREQ }, this.version), now);
       this.pingAt = now + this.pingTimeout();
     }
-    return this.flush(now);
+    return this.flush();
   }
 
   /** Requests a PUBLISH. op identifies the request in resolve/reject actions. */
@@ -276,7 +276,7 @@ export class Session {
     } catch (e) {
       this.reject(op, e);
     }
-    return this.flush(now);
+    return this.flush();
   }
 
   subscribe(subscriptions: Subscription[], properties: Properties | undefined, op: number, now: number): Action[] {
@@ -292,7 +292,7 @@ export class Session {
     } catch (e) {
       this.reject(op, e);
     }
-    return this.flush(now);
+    return this.flush();
   }
 
   unsubscribe(filters: string[], op: number, now: number): Action[] {
@@ -308,7 +308,7 @@ export class Session {
     } catch (e) {
       this.reject(op, e);
     }
-    return this.flush(now);
+    return this.flush();
   }
 
   /** Orderly close: DISCONNECT (Normal; the server discards the Will), then close. */
@@ -318,7 +318,7 @@ export class Session {
       this.state = IDLE;
       this.out.push({ type: "close", error: null });
     }
-    return this.flush(now);
+    return this.flush();
   }
 
   /**
@@ -334,7 +334,7 @@ export class Session {
         error: cut ? new MqttProtocolError(`${why} in the middle of a packet (truncated stream)`, MALFORMED) : new MqttProtocolError(why, 0x80),
       });
     }
-    return this.flush(now);
+    return this.flush();
   }
 
   /** Rejects every request still waiting (the client gives up). Stored packets stay in the store. */
@@ -347,7 +347,7 @@ export class Session {
     this.pending.clear();
     for (const q of this.qos0) this.out.push({ type: "reject", op: q.op, error });
     this.qos0.length = 0;
-    return this.flush(now);
+    return this.flush();
   }
 
   // ------------------------------------------------------------ inbound
@@ -696,7 +696,7 @@ export class Session {
   }
 
   /** Returns the actions gathered, with a timer action when the next deadline moved. */
-  private flush(now: number): Action[] {
+  private flush(): Action[] {
     let at = -1;
     if (this.state === CONNECTING) at = this.connackAt;
     else if (this.state === CONNECTED) {
@@ -707,7 +707,6 @@ export class Session {
       this.timerAt = at;
       this.out.push({ type: "timer", at });
     }
-    void now;
     const out = this.out;
     this.out = [];
     return out;

@@ -88,7 +88,7 @@ export class FlashQueue {
     let chunk = this.chunkOrBlank(this.tail);
     for (let i = 0; i < n; i++) {
       if (this.tailCount === this.perChunk) {
-        this.writeChunk(this.tail, chunk, this.tailCount);
+        this.writeChunk(this.tail, chunk);
         this.tail++;
         this.tailCount = 0;
         chunk = new Uint8Array(4 + this.perChunk * size);
@@ -108,7 +108,7 @@ export class FlashQueue {
       this.total++;
       this.last = seqOf(records, i * size);
     }
-    this.writeChunk(this.tail, chunk, this.tailCount);
+    this.writeChunk(this.tail, chunk);
     this.evictedCount += evicted;
     this.saveMeta();
     return evicted;
@@ -214,8 +214,7 @@ export class FlashQueue {
     return bytes;
   }
 
-  private writeChunk(index: number, bytes: Uint8Array, used: number): void {
-    void used;
+  private writeChunk(index: number, bytes: Uint8Array): void {
     writeU32(bytes, 0, crc32(bytes, 4));
     this.store.write(this.key(index), bytes);
   }
@@ -265,7 +264,7 @@ export class FlashQueue {
     const used = index === this.tail ? this.tailCount : this.perChunk;
     this.corruptedCount += Math.max(0, used - first);
     const blank = new Uint8Array(4 + this.perChunk * this.recordSize);
-    this.writeChunk(index, blank, used);
+    this.writeChunk(index, blank);
     this.cache = { index, bytes: blank };
     this.saveMeta();
   }

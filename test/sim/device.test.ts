@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import { once } from "node:events";
 import { simulate, makeDevice, image } from "./helpers.ts";
-import { buildApp, BuildError, frameImage } from "../../tools/sim/image.ts";
+import { buildApp, BuildError } from "../../tools/sim/image.ts";
 import { createCaInMemory, issueCertificate } from "../../tools/pki/index.ts";
 
 const MIN = 60_000;
@@ -204,7 +204,6 @@ test("boot loader refuses a torn image and boots the other partition", async () 
   device.shutdown();
   assert.equal(device.runningImage?.version, "1.0.0");
   assert.ok(events.some((e) => e.type === "boot-skip"));
-  void frameImage;
 });
 
 test("ADC, GPIO and I2C inputs come from the scenario; a door opening wakes the chip (ext0)", async () => {

@@ -54,8 +54,6 @@ test("sensor node on the virtual ESP32 with the local cloud", { concurrency: 2 }
       network: { down: [["24h", "36h"]] },
     };
     const r = await runNode(cloud, "node-a", 7, scenario, { high: 150 });
-    const start = r.events[0].t - 0;
-    void start;
     const seqs = r.seen.map((s) => s.seq);
     const maxSeq = r.wakes[r.wakes.length - 1].seq as number;
     const timerWakes = r.wakes.filter((w) => w.kind !== "gpio").length;

@@ -347,15 +347,6 @@ export class VirtualDevice {
       onCommand: (req) => this.onCommand(req),
       onPrint: (line) => this.trace("print", { text: line }),
     });
-    if (this.summary.boots === 1) {
-      try {
-        const r = await this.worker.evaluate("JSON.stringify({ engine: 'Moddable XS', hasCompartment: typeof Compartment === 'function' })");
-        void r;
-      } catch {
-        // reported below by the boot delivery
-      }
-      this.moduleOrdinals.push("<probe>");
-    }
     try {
       await this.worker.evaluate(BOOT_SCRIPT);
     } catch (e) {
