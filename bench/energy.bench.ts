@@ -1,12 +1,12 @@
-// Battery life on esp-wroom-32 (2 x AA lithium) at 15-minute sampling with the
-// sleep scheduler, and its ratio to the naive configuration (connect and publish
-// every reading), both measured in this run by the energy report (mutual TLS).
+// Battery life of the reference firmware on esp-wroom-32 (2 x AA lithium) at
+// 15-minute sampling, and its ratio to the naive configuration (connect and
+// publish every reading), both measured in this run by the energy report (mutual TLS).
 import { runEnergy } from "../tools/energy/index.ts";
 
 const DAYS = Number(process.env.XSIOT_BENCH_ENERGY_DAYS ?? 2);
 
 export async function run(): Promise<{ name: string; value: number; unit: string; baseline?: number; better?: "lower" | "higher" }[]> {
-  const r = await runEnergy({ app: new URL("../test/sleep/apps/node", import.meta.url).pathname, board: "esp-wroom-32", days: DAYS });
+  const r = await runEnergy({ app: new URL("../firmware", import.meta.url).pathname, board: "esp-wroom-32", days: DAYS });
   const batched = r.runs.find((x) => x.mode === "batched")!;
   const naive = r.runs.find((x) => x.mode === "naive")!;
   return [
