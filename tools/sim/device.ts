@@ -875,7 +875,7 @@ export class VirtualDevice {
         if (s) {
           s.close();
           this.sockets.delete(m.id);
-          this.trace("socket-close", { id: m.id, bytesOut: s.bytesOut, bytesIn: s.bytesIn });
+          this.trace("socket-close", { id: m.id, bytesOut: s.bytesOut, bytesIn: s.bytesIn, segments: s.segments });
         }
         return ok();
       }

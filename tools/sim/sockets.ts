@@ -46,6 +46,8 @@ export class HostSocket {
   awaitingReplySince = 0;
   connected = false;
   bytesOut = 0;
+  /** Writes handed to the host socket (a split write counts each piece). */
+  segments = 0;
   bytesIn = 0;
   readonly openedAt = Date.now();
 
@@ -149,10 +151,16 @@ export class HostSocket {
           this.inFlight++;
           setTimeout(() => {
             this.inFlight--;
-            if (!this.socket.destroyed) this.socket.write(part);
+            if (!this.socket.destroyed) {
+              this.segments++;
+              this.socket.write(part);
+            }
           }, o / split);
         }
-      } else this.socket.write(copy);
+      } else {
+        this.segments++;
+        this.socket.write(copy);
+      }
     };
     this.later(send);
     return SOCKET_WINDOW;
