@@ -1,6 +1,7 @@
 // CLI dispatcher: `xsiot <command> [...args]`. Each command lives in
 // tools/cli/commands/<command>.ts and exports `summary` and `run(args)`.
 import { readdirSync } from "node:fs";
+import { UsageError } from "./args.ts";
 
 export interface Command {
   summary: string;
@@ -40,6 +41,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await cmd.run(rest);
   } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`xsiot ${name}: ${err.message}${err.usage ? `\n\n${err.usage}` : ""}`);
+      return 2;
+    }
     console.error(`xsiot ${name}: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }

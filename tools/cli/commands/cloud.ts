@@ -1,5 +1,5 @@
 // `xsiot cloud`: run the local cloud (embedded broker or services on an external broker).
-import { parseArgs } from "node:util";
+import { parseCommandArgs, UsageError } from "../args.ts";
 import { DEFAULT_CLOUD_DIR, startCloud } from "../../cloud/index.ts";
 
 export const summary = "run the local AWS-IoT-style cloud (MQTT + mTLS broker, shadow, jobs, HTTP API)";
@@ -26,11 +26,7 @@ function port(name: string, v: string | undefined, dflt: number): number {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
+  const parsed = parseCommandArgs(args, {
         dir: { type: "string" },
         host: { type: "string" },
         port: { type: "string" },
@@ -38,24 +34,15 @@ export async function run(args: string[]): Promise<number> {
         "http-port": { type: "string" },
         broker: { type: "string" },
         "no-auto-register": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (e) {
-    console.error(`xsiot cloud: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+      }, HELP);
+  if (!parsed) return 0;
+  const { values } = parsed;
   let ports;
   try {
     ports = { port: port("--port", values.port, 1883), tlsPort: port("--tls-port", values["tls-port"], 8883), httpPort: port("--http-port", values["http-port"], 8080) };
     if (values.broker && !/^mqtts?:\/\//.test(values.broker)) throw new Error("--broker must be an mqtt:// or mqtts:// URL");
   } catch (e) {
-    console.error(`xsiot cloud: ${(e as Error).message}`);
-    return 2;
+    throw new UsageError(`${(e as Error).message}`);
   }
   const cloud = await startCloud({
     dir: values.dir ?? DEFAULT_CLOUD_DIR,

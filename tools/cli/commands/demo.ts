@@ -1,5 +1,5 @@
 // xsiot demo (npm start): local cloud + virtual ESP32 fleet on the reference firmware, live.
-import { parseArgs } from "node:util";
+import { parseCommandArgs, UsageError } from "../args.ts";
 import { startDemo } from "../../demo/index.ts";
 import { parseDuration } from "../../sim/duration.ts";
 
@@ -14,27 +14,15 @@ const HELP = `usage: xsiot demo [--devices 3] [--speed 120] [--board esp-wroom-3
   --dir D       state folder: cloud database, certificates, device flash (default .xsiot)`;
 
 export async function run(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
+  const parsed = parseCommandArgs(args, {
         devices: { type: "string", default: "3" },
         speed: { type: "string", default: "120" },
         board: { type: "string", default: "esp-wroom-32" },
         dir: { type: "string", default: ".xsiot" },
         duration: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }));
-  } catch (e) {
-    console.error(`xsiot demo: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+      }, HELP);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const devices = Number(values.devices);
   const speed = Number(values.speed);
   if (!Number.isInteger(devices) || devices < 1 || devices > 50) {
@@ -49,8 +37,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     durationMs = values.duration ? parseDuration(values.duration, "--duration") : undefined;
   } catch (e) {
-    console.error(`xsiot demo: ${(e as Error).message}`);
-    return 2;
+    throw new UsageError(`${(e as Error).message}`);
   }
   if (speed === 0 && durationMs === undefined) {
     console.error("xsiot demo: --speed 0 needs --duration");

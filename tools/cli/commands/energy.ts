@@ -1,7 +1,7 @@
 // xsiot energy: where the charge goes, scheduled vs connect-per-reading.
 import { writeFileSync, existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "../args.ts";
 import { runEnergy, formatReport } from "../../energy/index.ts";
 import { renderHtml } from "../../energy/html.ts";
 
@@ -14,23 +14,17 @@ once per mode (mc/config "mode"), and prints mAh per state, average current, pro
 life and the naive/batched ratio. --html writes a self-contained report with plots.`;
 
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
+  const parsed = parseCommandArgs(args, {
       app: { type: "string", default: "firmware" },
       board: { type: "string", default: "esp-wroom-32" },
       days: { type: "string", default: "30" },
       scenario: { type: "string" },
       html: { type: "string" },
       plain: { type: "boolean", default: false },
-      modes: { type: "string", default: "batched,naive" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+      modes: { type: "string", default: "batched,naive" }
+    }, HELP);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const days = Number(values.days);
   if (!(days > 0 && days <= 3650)) throw new Error(`--days must be a number in (0, 3650], got ${values.days}`);
   const app = resolve(values.app!);

@@ -1,6 +1,6 @@
 // xsiot flash: build the firmware for a board with Moddable's mcconfig and
 // flash it, after checking every prerequisite and saying exactly what is missing.
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "../args.ts";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
@@ -48,27 +48,15 @@ export function checkPrerequisites(env: NodeJS.ProcessEnv, board: string | undef
 }
 
 export async function run(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
+  const parsed = parseCommandArgs(args, {
         board: { type: "string" },
         port: { type: "string" },
         debug: { type: "boolean", default: false },
         "dry-run": { type: "boolean", default: false },
         "write-manifests": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }));
-  } catch (e) {
-    console.error(`xsiot flash: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+      }, HELP);
+  if (!parsed) return 0;
+  const { values } = parsed;
   if (values["write-manifests"]) {
     const changed = writeManifests();
     console.log(changed.length ? `wrote ${changed.join(", ")}` : "manifests are up to date");

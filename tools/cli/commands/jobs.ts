@@ -1,6 +1,6 @@
 // `xsiot jobs create|list|describe|cancel|delete`: AWS-IoT-style jobs in the running cloud.
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { parseCommandArgs, UsageError } from "../args.ts";
 import { cloudApi, parseJsonArg, resolveCloudUrl } from "../../cloud/client.ts";
 import type { Execution, Job } from "../../cloud/index.ts";
 
@@ -20,12 +20,7 @@ options:
   -h, --help    this text`;
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
+  const parsed = parseCommandArgs(args, {
         targets: { type: "string" },
         document: { type: "string" },
         "document-file": { type: "string" },
@@ -36,22 +31,12 @@ export async function run(args: string[]): Promise<number> {
         comment: { type: "string" },
         cloud: { type: "string" },
         dir: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    console.error(`xsiot jobs: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
+      }, HELP, true);
+  if (!parsed) return 0;
   const { values: v, positionals } = parsed;
-  if (v.help) {
-    console.log(HELP);
-    return 0;
-  }
   const [sub, jobId, ...extra] = positionals;
   if (!sub || !["create", "list", "describe", "cancel", "delete"].includes(sub) || (sub !== "list" && !jobId) || extra.length) {
-    console.error(`xsiot jobs: bad arguments\n\n${HELP}`);
-    return 2;
+    throw new UsageError(`bad arguments`, HELP);
   }
   const base = resolveCloudUrl(v);
   const jp = `/jobs/${encodeURIComponent(jobId ?? "")}`;

@@ -1,7 +1,7 @@
 // `xsiot ota keys|sign|publish`: code-signing keys, image signatures, and OTA
 // updates of things through the running cloud (stream + afr_ota job + progress).
 import { writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { parseCommandArgs, UsageError } from "../args.ts";
 import { resolveCloudUrl } from "../../cloud/client.ts";
 import { loadImage, progressLine, publishOta, summaryTable, watchJob } from "../../ota/publish.ts";
 import { KEY_FILES, readPem, signImage, writeSigningKey } from "../../ota/signing.ts";
@@ -30,12 +30,7 @@ options:
   -h, --help    this text`;
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
+  const parsed = parseCommandArgs(args, {
         dir: { type: "string" },
         force: { type: "boolean" },
         key: { type: "string" },
@@ -49,18 +44,9 @@ export async function run(args: string[]): Promise<number> {
         "step-timeout": { type: "string" },
         timeout: { type: "string" },
         "no-wait": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    console.error(`xsiot ota: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
+      }, HELP, true);
+  if (!parsed) return 0;
   const { values: v, positionals } = parsed;
-  if (v.help) {
-    console.log(HELP);
-    return 0;
-  }
   const [sub, ...rest] = positionals;
   switch (sub) {
     case "keys": {
@@ -127,6 +113,5 @@ export async function run(args: string[]): Promise<number> {
 }
 
 function usage(message: string): number {
-  console.error(`xsiot ota: ${message}\n\n${HELP}`);
-  return 2;
+  throw new UsageError(`${message}`, HELP);
 }

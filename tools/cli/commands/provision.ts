@@ -1,6 +1,6 @@
 // `xsiot provision ca|device|claim`: the local PKI (tools/pki). Prints paths and
 // subjects only; private keys stay in their 0600 files.
-import { parseArgs } from "node:util";
+import { parseCommandArgs, UsageError } from "../args.ts";
 import { DEFAULT_PKI_DIR, ensureCa, issueClaimCert, issueDeviceCert, certificateId } from "../../pki/index.ts";
 import { cloudApi, resolveCloudUrl } from "../../cloud/client.ts";
 
@@ -31,16 +31,10 @@ options:
   -h, --help   this text`;
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
+  const parsed = parseCommandArgs(args, {
         dir: { type: "string" },
         days: { type: "string" },
         force: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
         cloud: { type: "string" },
         "cloud-dir": { type: "string" },
         serials: { type: "string" },
@@ -50,17 +44,9 @@ export async function run(args: string[]): Promise<number> {
         claims: { type: "string" },
         disable: { type: "boolean" },
         delete: { type: "boolean" },
-      },
-    });
-  } catch (e) {
-    console.error(`xsiot provision: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
+      }, HELP, true);
+  if (!parsed) return 0;
   const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
   const dir = values.dir ?? DEFAULT_PKI_DIR;
   let days: number | undefined;
   if (values.days !== undefined) {
@@ -72,8 +58,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const [sub, name, ...extra] = positionals;
   if (extra.length) {
-    console.error(`xsiot provision: unexpected arguments: ${extra.join(" ")}`);
-    return 2;
+    throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
   }
   switch (sub) {
     case "template":
@@ -96,8 +81,7 @@ export async function run(args: string[]): Promise<number> {
       return 0;
     }
     default:
-      console.error(`xsiot provision: ${sub ? `unknown subcommand "${sub}"` : "missing subcommand"}\n\n${HELP}`);
-      return 2;
+      throw new UsageError(`${sub ? `unknown subcommand "${sub}"` : "missing subcommand"}`, HELP);
   }
 }
 

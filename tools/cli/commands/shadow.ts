@@ -1,5 +1,5 @@
 // `xsiot shadow get|update|delete <thing>`: a thing's classic or named shadow in the running cloud.
-import { parseArgs } from "node:util";
+import { parseCommandArgs, UsageError } from "../args.ts";
 import { cloudApi, parseJsonArg, resolveCloudUrl } from "../../cloud/client.ts";
 
 export const summary = "get, update or delete a thing's shadow (classic or --name N) in the running cloud";
@@ -20,12 +20,7 @@ options:
   -h, --help    this text`;
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
+  const parsed = parseCommandArgs(args, {
         name: { type: "string" },
         desired: { type: "string" },
         reported: { type: "string" },
@@ -33,22 +28,12 @@ export async function run(args: string[]): Promise<number> {
         version: { type: "string" },
         cloud: { type: "string" },
         dir: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    console.error(`xsiot shadow: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
+      }, HELP, true);
+  if (!parsed) return 0;
   const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
   const [sub, thing, ...extra] = positionals;
   if (!sub || !["get", "update", "delete"].includes(sub) || !thing || extra.length) {
-    console.error(`xsiot shadow: bad arguments\n\n${HELP}`);
-    return 2;
+    throw new UsageError(`bad arguments`, HELP);
   }
   let version: number | undefined;
   if (values.version !== undefined) {

@@ -1,5 +1,5 @@
 // xsiot sim: run an app on virtual ESP32s in accelerated virtual time.
-import { parseArgs } from "node:util";
+import { parseCommandArgs, UsageError } from "../args.ts";
 import { runFleet, probeEngine } from "../../sim/fleet.ts";
 import { parseDuration, formatDuration } from "../../sim/duration.ts";
 import type { TraceEvent } from "../../sim/device.ts";
@@ -35,11 +35,7 @@ function formatEvent(e: TraceEvent): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
+  const parsed = parseCommandArgs(args, {
         app: { type: "string", default: "firmware" },
         board: { type: "string", default: "esp-wroom-32" },
         duration: { type: "string", default: "24h" },
@@ -52,33 +48,22 @@ export async function run(args: string[]): Promise<number> {
         start: { type: "string", default: "2026-01-01T00:00:00Z" },
         json: { type: "boolean", default: false },
         quiet: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }));
-  } catch (e) {
-    console.error(`xsiot sim: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+      }, HELP);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const devices = Number(values.devices);
   const start = Date.parse(values.start!);
   if (!Number.isInteger(devices) || devices < 1) {
-    console.error(`xsiot sim: --devices must be a positive integer`);
-    return 2;
+    throw new UsageError(`--devices must be a positive integer`);
   }
   if (!Number.isFinite(start)) {
-    console.error(`xsiot sim: --start "${values.start}" is not a date`);
-    return 2;
+    throw new UsageError(`--start "${values.start}" is not a date`);
   }
   const deviceConfig: Record<string, unknown> = {};
   for (const kv of values.config!) {
     const i = kv.indexOf("=");
     if (i < 1) {
-      console.error(`xsiot sim: --config expects KEY=VALUE, got "${kv}"`);
-      return 2;
+      throw new UsageError(`--config expects KEY=VALUE, got "${kv}"`);
     }
     const raw = kv.slice(i + 1);
     try {
@@ -93,8 +78,7 @@ export async function run(args: string[]): Promise<number> {
     durationMs = parseDuration(values.duration, "--duration");
     if (values.latency) latencyMs = parseDuration(values.latency, "--latency");
   } catch (e) {
-    console.error(`xsiot sim: ${(e as Error).message}`);
-    return 2;
+    throw new UsageError(`${(e as Error).message}`);
   }
   const out = (line: string) => process.stdout.write(line + "\n");
   const engine = await probeEngine();

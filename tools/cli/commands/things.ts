@@ -1,5 +1,5 @@
 // `xsiot things`: the running cloud's thing registry.
-import { parseArgs } from "node:util";
+import { parseCommandArgs, UsageError } from "../args.ts";
 import { cloudApi, parseJsonArg, resolveCloudUrl } from "../../cloud/client.ts";
 import type { Thing } from "../../cloud/index.ts";
 
@@ -18,26 +18,12 @@ options:
   -h, --help    this text`;
 
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { cloud: { type: "string" }, dir: { type: "string" }, attributes: { type: "string" }, policy: { type: "string" }, help: { type: "boolean", short: "h" } },
-    });
-  } catch (e) {
-    console.error(`xsiot things: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
+  const parsed = parseCommandArgs(args, { cloud: { type: "string" }, dir: { type: "string" }, attributes: { type: "string" }, policy: { type: "string" }, }, HELP, true);
+  if (!parsed) return 0;
   const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
   const [sub, name] = positionals;
   if (!sub || !["list", "create", "describe", "delete"].includes(sub) || (sub !== "list" && !name) || positionals.length > (sub === "list" ? 1 : 2)) {
-    console.error(`xsiot things: bad arguments\n\n${HELP}`);
-    return 2;
+    throw new UsageError(`bad arguments`, HELP);
   }
   const base = resolveCloudUrl(values);
   const path = `/things/${encodeURIComponent(name ?? "")}`;
