@@ -1,4 +1,5 @@
 import { SensorError } from "./error";
+import { measureAfter } from "./measure";
 import { type I2CLike, i2cReadRegister, i2cWrite } from "./i2c";
 import {
   type Bme280Calibration,
@@ -72,22 +73,7 @@ export class Bme280 {
   }
 
   measure(): Promise<Bme280Reading> {
-    const timeout = this.timeout;
-    if (!timeout) return Promise.reject(new SensorError("config", "BME280: measure() needs a setTimeout option"));
-    return new Promise((resolve, reject) => {
-      try {
-        const ms = this.trigger();
-        timeout(() => {
-          try {
-            resolve(this.collect());
-          } catch (e) {
-            reject(e);
-          }
-        }, ms);
-      } catch (e) {
-        reject(e);
-      }
-    });
+    return measureAfter("BME280", this.timeout, () => this.trigger(), () => this.collect());
   }
 
   close(): void {

@@ -1,4 +1,5 @@
 import { SensorError } from "./error";
+import { measureAfter } from "./measure";
 import { type I2CLike, i2cRead, i2cWrite } from "./i2c";
 import { SHT3X_SINGLE_SHOT, sht3xConvert, type Sht3xReading, type Sht3xRepeatability } from "./sht3x-convert";
 
@@ -44,22 +45,7 @@ export class Sht3x {
 
   /** trigger(), wait, collect(). Needs the setTimeout option. */
   measure(): Promise<Sht3xReading> {
-    const timeout = this.timeout;
-    if (!timeout) return Promise.reject(new SensorError("config", "SHT3x: measure() needs a setTimeout option"));
-    return new Promise((resolve, reject) => {
-      try {
-        const ms = this.trigger();
-        timeout(() => {
-          try {
-            resolve(this.collect());
-          } catch (e) {
-            reject(e);
-          }
-        }, ms);
-      } catch (e) {
-        reject(e);
-      }
-    });
+    return measureAfter("SHT3x", this.timeout, () => this.trigger(), () => this.collect());
   }
 
   close(): void {
