@@ -29,3 +29,37 @@ export interface Target {
 }
 
 export class TargetTimeout extends Error {}
+
+/** The events a target has seen, and waits for the ones still to come. */
+export class EventLog {
+  readonly events: DeviceEvent[] = [];
+  private waiters: { match: (e: DeviceEvent) => boolean; resolve: (e: DeviceEvent) => void }[] = [];
+
+  push(e: DeviceEvent): void {
+    this.events.push(e);
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.match(e)) return true;
+      w.resolve(e);
+      return false;
+    });
+  }
+
+  /** The first event matching, seen or to come; rejects with timeout() once expired() says so (polled). */
+  wait(match: (e: DeviceEvent) => boolean, expired: () => boolean, timeout: () => Error): Promise<DeviceEvent> {
+    const seen = this.events.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const poll = setInterval(() => {
+        if (!expired()) return;
+        clearInterval(poll);
+        this.waiters = this.waiters.filter((w) => w.resolve !== done);
+        reject(timeout());
+      }, 5);
+      const done = (e: DeviceEvent) => {
+        clearInterval(poll);
+        resolve(e);
+      };
+      this.waiters.push({ match, resolve: done });
+    });
+  }
+}

@@ -3,7 +3,7 @@
 // the usual auto-reset circuit (RTS drives EN through a transistor, DTR drives GPIO0).
 import { SerialPort } from "serialport";
 import type { Target, TargetOptions } from "../target.ts";
-import { TargetTimeout } from "../target.ts";
+import { EventLog, TargetTimeout } from "../target.ts";
 import { TraceParser, type DeviceEvent } from "../trace.ts";
 
 export interface SerialLike {
@@ -32,21 +32,14 @@ export function openPort(path: string): Promise<SerialLike> {
 
 export class SerialTarget implements Target {
   readonly kind = "serial" as const;
-  readonly events: DeviceEvent[] = [];
-  private waiters: { match: (e: DeviceEvent) => boolean; resolve: (e: DeviceEvent) => void }[] = [];
+  private readonly log = new EventLog();
+  get events(): readonly DeviceEvent[] {
+    return this.log.events;
+  }
   private port: SerialLike | undefined;
-  readonly parser = new TraceParser((e) => this.onEvent(e));
+  readonly parser = new TraceParser((e) => this.log.push(e));
 
   constructor(readonly path: string, private readonly open: (path: string) => Promise<SerialLike> = openPort) {}
-
-  private onEvent(e: DeviceEvent): void {
-    this.events.push(e);
-    this.waiters = this.waiters.filter((w) => {
-      if (!w.match(e)) return true;
-      w.resolve(e);
-      return false;
-    });
-  }
 
   async start(_options: TargetOptions): Promise<void> {
     // A board's settings (thing name, cloud address, certificates) are flashed with the firmware
@@ -57,19 +50,8 @@ export class SerialTarget implements Target {
   }
 
   waitFor(match: (e: DeviceEvent) => boolean, timeoutMs: number, what: string): Promise<DeviceEvent> {
-    const seen = this.events.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(new TargetTimeout(`${this.path}: no ${what} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const done = (e: DeviceEvent) => {
-        clearTimeout(timer);
-        resolve(e);
-      };
-      this.waiters.push({ match, resolve: done });
-    });
+    const deadline = Date.now() + timeoutMs;
+    return this.log.wait(match, () => Date.now() > deadline, () => new TargetTimeout(`${this.path}: no ${what} within ${timeoutMs} ms`));
   }
 
   async reset(): Promise<void> {

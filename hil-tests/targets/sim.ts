@@ -4,7 +4,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Target, TargetOptions } from "../target.ts";
-import { TargetTimeout } from "../target.ts";
+import { EventLog, TargetTimeout } from "../target.ts";
 import { TraceParser, type DeviceEvent } from "../trace.ts";
 import { VirtualDevice, type TraceEvent } from "../../tools/sim/device.ts";
 import { buildApp, REPO_ROOT, type BuiltApp } from "../../tools/sim/image.ts";
@@ -23,12 +23,14 @@ export interface SimTargetOptions {
 
 export class SimTarget implements Target {
   readonly kind = "sim" as const;
-  readonly events: DeviceEvent[] = [];
+  private readonly log = new EventLog();
+  get events(): readonly DeviceEvent[] {
+    return this.log.events;
+  }
   readonly simEvents: TraceEvent[] = [];
   device: VirtualDevice | undefined;
   private running: Promise<unknown> | undefined;
-  private waiters: { match: (e: DeviceEvent) => boolean; resolve: (e: DeviceEvent) => void }[] = [];
-  private readonly parser = new TraceParser((e) => this.onEvent(e), () => this.device?.epochNow ?? 0);
+  private readonly parser = new TraceParser((e) => this.log.push(e), () => this.device?.epochNow ?? 0);
   readonly scenario: Scenario;
   readonly image: BuiltApp;
 
@@ -36,15 +38,6 @@ export class SimTarget implements Target {
     const app = options.app ?? join(REPO_ROOT, "firmware");
     this.image = typeof app === "string" ? buildApp(app) : app;
     this.scenario = options.scenario ?? emptyScenario();
-  }
-
-  private onEvent(e: DeviceEvent): void {
-    this.events.push(e);
-    this.waiters = this.waiters.filter((w) => {
-      if (!w.match(e)) return true;
-      w.resolve(e);
-      return false;
-    });
   }
 
   async start(options: TargetOptions): Promise<void> {
@@ -66,24 +59,9 @@ export class SimTarget implements Target {
   }
 
   waitFor(match: (e: DeviceEvent) => boolean, timeoutMs: number, what: string): Promise<DeviceEvent> {
-    const seen = this.events.find(match);
-    if (seen) return Promise.resolve(seen);
     const device = this.device!;
     const deadline = device.epochNow + timeoutMs;
-    return new Promise((resolve, reject) => {
-      const poll = setInterval(() => {
-        if (device.epochNow > deadline || this.finished) {
-          clearInterval(poll);
-          this.waiters = this.waiters.filter((w) => w.resolve !== done);
-          reject(new TargetTimeout(`sim: no ${what} within ${timeoutMs / 1000} virtual s`));
-        }
-      }, 5);
-      const done = (e: DeviceEvent) => {
-        clearInterval(poll);
-        resolve(e);
-      };
-      this.waiters.push({ match, resolve: done });
-    });
+    return this.log.wait(match, () => device.epochNow > deadline || this.finished, () => new TargetTimeout(`sim: no ${what} within ${timeoutMs / 1000} virtual s`));
   }
 
   private finished = false;
