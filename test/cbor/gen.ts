@@ -1,16 +1,6 @@
 // Seeded random CBOR-able values and a small PRNG, shared by the CBOR tests.
 
-/** mulberry32: a tiny deterministic PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng as prng } from "../mqtt/gen.ts";
 
 export interface GenOptions {
   /** Allow -0 (cbor-x writes it as integer 0). */
