@@ -129,9 +129,6 @@ export class VirtualDevice {
   private powerCutRequest: number | undefined;
 
   summary: DeviceSummary;
-  lastMeters: Meters | undefined;
-  /** Compute units of the last delivery (benchmarks read this). */
-  lastCompute = 0;
 
   constructor(private readonly options: DeviceOptions) {
     this.name = options.name;
@@ -265,11 +262,17 @@ export class VirtualDevice {
     this.trace("flash", { partition: "ota_0", app: image.info.app, version: image.info.version, bytes: image.bytes.length });
   }
 
+  /** The verified image in a partition; read and hashed again only after the partition changed. */
   private readImage(partition: "ota_0" | "ota_1"): ImageInfo | undefined {
-    const bytes = this.storage.flashRead(partition, 0, this.storage.partitionSize(partition));
-    const parsed = parseImage(bytes);
-    return "info" in parsed ? parsed.info : undefined;
+    const generation = this.storage.generation(partition);
+    const hit = this.images.get(partition);
+    if (hit && hit.generation === generation) return hit.info;
+    const parsed = parseImage(this.storage.flashRead(partition, 0, this.storage.partitionSize(partition)));
+    const info = "info" in parsed ? parsed.info : undefined;
+    this.images.set(partition, { generation, info });
+    return info;
   }
+  private readonly images = new Map<string, { generation: number; info: ImageInfo | undefined }>();
 
   /** ESP-IDF boot with CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE: NEW -> PENDING_VERIFY; PENDING_VERIFY at boot -> ABORTED, boot the other. */
   private chooseApp(): { partition: "ota_0" | "ota_1"; info: ImageInfo } | undefined {
@@ -482,8 +485,6 @@ export class VirtualDevice {
   }
 
   private account(meters: Meters): void {
-    this.lastMeters = meters;
-    this.lastCompute = meters.compute;
     this.summary.compute += meters.compute;
     this.spend(this.awakeState(), (meters.compute * this.board.power.computeUnitNs.value) / 1e6);
   }

@@ -43,6 +43,15 @@ export type OtaState = "valid" | "new" | "pending-verify" | "invalid" | "aborted
 export class DeviceStorage {
   powerCutHook: PowerCutHook | undefined;
   writes = 0;
+  private readonly generations = new Map<string, number>();
+
+  /** Changes whenever a partition is written or erased (callers cache what they read from it). */
+  generation(name: string): number {
+    return this.generations.get(name) ?? 0;
+  }
+  private touch(name: string): void {
+    this.generations.set(name, this.generation(name) + 1);
+  }
 
   constructor(
     readonly dir: string,
@@ -150,6 +159,7 @@ export class DeviceStorage {
   flashWrite(name: string, offset: number, bytes: Uint8Array): void {
     this.checkRange(name, offset, bytes.length);
     this.writes++;
+    this.touch(name);
     const old = this.flashRead(name, offset, bytes.length);
     const merged = new Uint8Array(bytes.length);
     for (let i = 0; i < bytes.length; i++) merged[i] = old[i] & bytes[i];
@@ -167,6 +177,7 @@ export class DeviceStorage {
     const offset = block * this.blockLength;
     this.checkRange(name, offset, this.blockLength);
     this.writes++;
+    this.touch(name);
     this.cut("flash.erase:begin");
     const fd = openSync(this.ensurePartition(name), "r+");
     try {
@@ -179,6 +190,7 @@ export class DeviceStorage {
   eraseAll(name: string): void {
     const size = this.partitionSize(name);
     this.writes++;
+    this.touch(name);
     this.cut(`erase:${name}`);
     const fd = openSync(this.partitionFile(name), "w");
     try {
