@@ -178,10 +178,6 @@ for (const qos of [1, 2] as const) {
           d.cutSockets();
         }
       },
-      undefined,
-      // quietMs (100, see device.ts) above the added latency, so virtual time never
-      // jumps while delayed bytes are still on their way.
-      { quietMs: 100 },
     );
     device.faults.latencyMs = 30; // a slow link: the exchange spans several round trips
     try {

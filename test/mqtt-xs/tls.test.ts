@@ -99,11 +99,6 @@ test("a wake — 24 readings at QoS 1, flush, disconnect — costs one MQTT roun
       // takes 2 round trips. Sized to the batch (the broker advertises 100), it takes one.
       limits: { maxPipelined: 24, maxInflight: 24 },
     },
-    undefined,
-    undefined,
-    // Virtual time runs with real time while a socket waits on the network; quietMs
-    // above the one-way latency keeps it from jumping over the delayed answer.
-    { quietMs: 300 },
   );
   // 200 ms each way, added by the simulator to every delivery and every write.
   device.faults.latencyMs = RTT / 2;

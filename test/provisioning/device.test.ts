@@ -44,9 +44,7 @@ const logsOf = (events: TraceEvent[]) => events.filter((e) => e.type === "log").
 function newDevice(serial: string, opts: { claimIn?: "kv" | "config"; csr?: { csr: string; key: string }; onEvent?: (e: TraceEvent, d: VirtualDevice) => void } = {}) {
   const deviceConfig: Record<string, unknown> = { port: cloud.ports.mqtts, ca: cloud.caPem, serial, template: "sensors", ...(opts.csr ? { csr: opts.csr } : {}) };
   if (opts.claimIn === "config") deviceConfig.claim = { certificate: claim.certPem, key: claim.keyPem };
-  // quietMs: the cloud signs a certificate (tens of ms of real time) before it answers;
-  // the default 25 ms of network silence would let virtual time jump to the deadline.
-  const made = makeDevice(app, { dir: mkdtempSync(join(tmpdir(), "xsiot-prov-")), deviceConfig, onEvent: opts.onEvent, maxPanics: 3, quietMs: 300 });
+  const made = makeDevice(app, { dir: mkdtempSync(join(tmpdir(), "xsiot-prov-")), deviceConfig, onEvent: opts.onEvent, maxPanics: 3 });
   if (opts.claimIn !== "config") {
     made.device.storage.kvWrite(NS, "claimCert", new TextEncoder().encode(claim.certPem));
     made.device.storage.kvWrite(NS, "claimKey", new TextEncoder().encode(claim.keyPem));

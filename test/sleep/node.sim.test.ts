@@ -30,7 +30,7 @@ async function runNode(cloud: Cloud, thing: string, days: number, scenario: obje
     const doc = JSON.parse(m.payload.toString()) as { r: number[][] };
     for (const [seq, t, v, , flags] of doc.r) seen.push({ seq, t, v, flags, at: device.now });
   });
-  const made = makeDevice(app, { quietMs: 250, scenario: parseScenario(JSON.stringify(scenario)), deviceConfig: { thing, mqttPort: cloud.ports.mqtt, sleep } });
+  const made = makeDevice(app, { scenario: parseScenario(JSON.stringify(scenario)), deviceConfig: { thing, mqttPort: cloud.ports.mqtt, sleep } });
   device = made.device;
   setup?.(device);
   try {
