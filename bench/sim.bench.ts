@@ -22,7 +22,8 @@ export async function run(): Promise<BenchResult[]> {
     const wall = performance.now() - started;
     device.shutdown();
     return [
-      { name: "sim.day-of-15min-wakes.wall", value: wall, unit: "ms", better: "lower" },
+      // Against the virtual day it simulated, measured in the same run.
+      { name: "sim.day-of-15min-wakes.wall", value: wall, unit: "ms", baseline: 24 * 3_600_000, better: "lower" },
       { name: "sim.wake.xs-compute", value: summary.compute / summary.boots, unit: "units/wake", better: "lower" },
     ];
   } finally {
