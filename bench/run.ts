@@ -36,7 +36,7 @@ for (const file of files) {
       const source = r.baseline !== undefined ? "same run" : base !== undefined ? "bench/baseline.json" : "no baseline";
       console.log(
         `${r.name.padEnd(48)} ${r.value.toPrecision(5).padStart(12)} ${r.unit.padEnd(12)}` +
-          (ratio !== undefined ? ` ratio ${ratio.toFixed(3)} vs ${base!.toPrecision(5)} (${source})` : ` (${source})`),
+          (ratio !== undefined ? ` ratio ${ratio.toPrecision(4)} vs ${base!.toPrecision(5)} (${source})` : ` (${source})`),
       );
     }
   } catch (e) {
