@@ -16,7 +16,7 @@ import { HostSocket, defaultFaults, type SocketFaults, type SecureOptions } from
 import { EnergyMeter, type EnergyState, type EnergyReport } from "./energy.ts";
 import { adcRawFromMv, type Board } from "./board.ts";
 import { emptyScenario, type Scenario } from "./scenario.ts";
-import { Sht3x, I2CNack, type I2CPeripheral } from "./i2c.ts";
+import { Sht3x, Bme280, I2CNack, type I2CPeripheral } from "./i2c.ts";
 import { parseImage, type BuiltApp, type ImageInfo } from "./image.ts";
 import { MqttSniffer } from "./mqtt-sniffer.ts";
 import { boardConfig } from "../boards/manifests.ts";
@@ -140,7 +140,7 @@ export class VirtualDevice {
     this.faults.latencyMs = this.scenario.network.latencyMs;
     this.summary = { name: this.name, boots: 0, wakes: 0, panics: 0, resets: {}, compute: 0, energy: this.energy.report(0) };
     for (const [address, dev] of this.scenario.i2c)
-      if (dev.device === "sht3x") this.i2cDevices.set(address, new Sht3x(dev.inputs, 0));
+      this.i2cDevices.set(address, dev.device === "sht3x" ? new Sht3x(dev.inputs, 0) : new Bme280(dev.inputs, 0));
   }
 
   // ---------------------------------------------------------------- public API
