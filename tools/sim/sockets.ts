@@ -113,6 +113,7 @@ export class HostSocket {
     setTimeout(() => {
       this.inFlight--;
       fn();
+      this.endIfDrained();
     }, this.faults.latencyMs);
   }
 
@@ -142,38 +143,61 @@ export class HostSocket {
     if (!this.awaitingReplySince) this.awaitingReplySince = performance.now();
     if (this.faults.dropOutgoing) return SOCKET_WINDOW;
     const copy = Buffer.from(bytes);
-    const send = () => {
-      if (this.socket.destroyed) return; // written before close(): still sent, as a TCP stack would
-      const split = this.faults.splitWrites;
-      if (split > 0 && copy.length > split) {
-        for (let o = 0; o < copy.length; o += split) {
-          const part = copy.subarray(o, o + split);
-          this.inFlight++;
-          setTimeout(() => {
-            this.inFlight--;
-            if (!this.socket.destroyed) {
-              this.segments++;
-              this.socket.write(part);
-            }
-          }, o / split);
-        }
-      } else {
-        this.segments++;
-        this.socket.write(copy);
-      }
-    };
-    this.later(send);
+    // Latency delays every write by the same amount, so writes leave in order.
+    this.later(() => this.enqueue(copy));
     return SOCKET_WINDOW;
+  }
+
+  /**
+   * One outgoing queue per socket: a split write's pieces leave one per timer
+   * tick, after every piece of the writes before it, so a fault may delay or
+   * split the stream but never reorder it (TCP is a byte stream).
+   */
+  private readonly outgoing: Buffer[] = [];
+  private pumping = false;
+  private enqueue(bytes: Buffer): void {
+    if (this.socket.destroyed) return; // written before close(): still sent, as a TCP stack would
+    const split = this.faults.splitWrites;
+    if (split > 0 && bytes.length > split) {
+      for (let o = 0; o < bytes.length; o += split) this.outgoing.push(bytes.subarray(o, o + split));
+    } else this.outgoing.push(bytes);
+    if (!this.pumping) this.pump();
+  }
+  private pump(): void {
+    const piece = this.outgoing.shift();
+    if (piece === undefined || this.socket.destroyed) {
+      this.outgoing.length = 0;
+      this.pumping = false;
+      this.endIfDrained();
+      return;
+    }
+    this.segments++;
+    this.socket.write(piece);
+    if (this.outgoing.length === 0) {
+      this.pumping = false;
+      this.endIfDrained();
+      return;
+    }
+    // More pieces: the next leaves apart from this one.
+    this.pumping = true;
+    this.inFlight++;
+    setTimeout(() => {
+      this.inFlight--;
+      this.pump();
+    }, 1);
+  }
+
+  private ending = false;
+  private endIfDrained(): void {
+    if (!this.ending || this.inFlight > 0 || this.outgoing.length > 0) return;
+    if (!this.socket.destroyed) this.socket.end();
   }
 
   /** The device closed it: what it wrote before still goes out (a FIN, not a reset). */
   close(): void {
     this.closed = true;
-    const end = () => {
-      if (!this.socket.destroyed) this.socket.end();
-    };
-    if (this.faults.latencyMs > 0 || this.inFlight > 0) setTimeout(end, this.faults.latencyMs + 5);
-    else end();
+    this.ending = true;
+    this.endIfDrained();
   }
 
   /** A fault: the link dies under the device (RST), which sees an error. */
