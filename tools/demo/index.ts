@@ -10,7 +10,7 @@ import { writeSigningKey, KEY_FILES } from "../ota/signing.ts";
 import { buildApp, REPO_ROOT } from "../sim/image.ts";
 import { loadBoard } from "../sim/board.ts";
 import { loadScenario } from "../sim/scenario.ts";
-import { VirtualDevice } from "../sim/device.ts";
+import { VirtualDevice, type TraceEvent } from "../sim/device.ts";
 import { FleetView } from "./view.ts";
 
 export interface DemoOptions {
@@ -24,6 +24,10 @@ export interface DemoOptions {
   /** Redraw in place (a terminal) or print a snapshot every few seconds (a pipe). */
   live: boolean;
   out: (text: string) => void;
+  /** Serve the web console (default true). */
+  web?: boolean;
+  /** Every simulator trace event of every node (tests, other views). */
+  onTrace?: (event: TraceEvent) => void;
 }
 
 export interface Demo {
@@ -77,7 +81,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
         image,
         scenario: loadScenario(join(REPO_ROOT, "firmware/scenarios/default.json"), i),
         startTime: Date.now(),
-        pace: o.speed > 0 ? o.speed / 1000 : undefined,
+        pace: o.speed > 0 ? o.speed : undefined, // virtual ms per real ms = virtual s per real s
         deviceConfig: {
           cloud: { host: "127.0.0.1", tlsPort: cloud.ports.mqtts, caPem: cloud.caPem },
           serial: `SN-${String(i).padStart(3, "0")}`,
@@ -85,7 +89,10 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
           claim: { certificate: claim.certPem, key: claim.keyPem },
           codeSigningKey: signer.publicKey,
         },
-        onTrace: (e) => view.update(e),
+        onTrace: (e) => {
+          view.update(e);
+          o.onTrace?.(e);
+        },
       }),
     );
   }
