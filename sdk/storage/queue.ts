@@ -5,10 +5,14 @@
 //   "m"      meta: magic, head chunk, head offset, tail chunk, tail count,
 //            count, evicted, lastSeq, CRC-32
 //   "c<n>"   chunk n: CRC-32 then up to perChunk records
-// Writes go chunk first, meta last: a power cut between them leaves the old
-// meta, which ignores the half-appended records (the latest append is lost,
-// nothing earlier). A chunk whose CRC fails is dropped and its records counted
-// as `corrupted`.
+// Writes go chunk first, meta last, deletions after the meta: a power cut
+// between them leaves the old meta, which ignores the half-appended records
+// (the append in progress is lost, nothing earlier) and never points at a
+// deleted chunk. Chunks a cut left behind outside [head, tail] are removed at
+// the next load (two reads when there are none). A chunk whose CRC fails is
+// dropped and its records counted as `corrupted`: that is real flash damage,
+// never the result of a power cut (test/storage/queue.powercut.test.ts cuts
+// the power at every flash write of a workload and checks this).
 //
 // Bounded: at most `maxChunks` chunks; appending past capacity evicts the
 // oldest records first, counted in `evicted` (persisted, reported upstream).
@@ -55,6 +59,8 @@ export class FlashQueue {
   private corruptedCount = 0;
   private last = 0;
   private cache: { index: number; bytes: Uint8Array } | undefined;
+  /** Chunks to delete once the meta that no longer uses them is written. */
+  private garbage: number[] = [];
 
   constructor(private readonly store: ChunkStore, options: QueueOptions) {
     const perChunk = options.perChunk ?? 32;
@@ -98,7 +104,7 @@ export class FlashQueue {
           const dropped = this.headChunkCount();
           evicted += dropped;
           this.total -= dropped;
-          this.store.remove(this.key(this.head));
+          this.garbage.push(this.head);
           this.head++;
           this.headOffset = 0;
         }
@@ -111,6 +117,7 @@ export class FlashQueue {
     this.writeChunk(this.tail, chunk);
     this.evictedCount += evicted;
     this.saveMeta();
+    this.collect();
     return evicted;
   }
 
@@ -149,30 +156,47 @@ export class FlashQueue {
       dropped++;
       const inChunk = this.head === this.tail ? this.tailCount : this.perChunk;
       if (this.headOffset >= inChunk) {
+        this.garbage.push(this.head);
         if (this.head === this.tail) {
           this.headOffset = 0;
           this.tailCount = 0;
-          this.store.remove(this.key(this.head));
           this.head = ++this.tail;
           this.cache = undefined;
         } else {
-          this.store.remove(this.key(this.head));
           this.head++;
           this.headOffset = 0;
         }
       }
     }
-    if (dropped) this.saveMeta();
+    if (dropped) {
+      this.saveMeta();
+      this.collect();
+    }
     return dropped;
   }
 
   /** Empties the queue (keeps lastSeq and the counters). */
   clear(): void {
-    for (let i = this.head; i <= this.tail; i++) this.store.remove(this.key(i));
+    for (let i = this.head; i <= this.tail; i++) this.garbage.push(i);
     this.head = this.tail = this.tail + 1;
     this.headOffset = this.tailCount = this.total = 0;
     this.cache = undefined;
     this.saveMeta();
+    this.collect();
+  }
+
+  /** Deletes the chunks the meta just written no longer uses (after it: a cut leaves them for the next load, never a meta pointing at nothing). */
+  private collect(): void {
+    const g = this.garbage;
+    this.garbage = [];
+    for (const index of g) this.store.remove(this.key(index));
+  }
+
+  /** Removes chunks a power cut left outside [head, tail]: below head (deletions not done) and past the tail (an append whose meta was never written). */
+  private sweep(): void {
+    for (let i = this.head - 1, n = 0; i >= 0 && n <= this.maxChunks && this.store.read(this.key(i)) !== undefined; i--, n++) this.store.remove(this.key(i));
+    for (let i = this.tailCount === 0 ? this.tail : this.tail + 1, n = 0; n <= this.maxChunks && this.store.read(this.key(i)) !== undefined; i++, n++)
+      this.store.remove(this.key(i));
   }
 
   /** Records the highest sequence number issued even when nothing is queued (power-on recovery reads it back). */
@@ -229,7 +253,7 @@ export class FlashQueue {
 
   private load(): void {
     const m = this.store.read("m");
-    if (!m || m.length !== META_BYTES || readU32(m, 0) !== MAGIC || crc32(m, 0, 36) !== readU32(m, 36)) return; // empty queue
+    if (!m || m.length !== META_BYTES || readU32(m, 0) !== MAGIC || crc32(m, 0, 36) !== readU32(m, 36)) return this.sweep(); // empty queue
     this.head = readU32(m, 4);
     this.headOffset = readU32(m, 8);
     this.tail = readU32(m, 12);
@@ -245,6 +269,7 @@ export class FlashQueue {
       this.head = this.tail = this.headOffset = this.tailCount = this.total = 0;
       return;
     }
+    this.sweep();
     // Verify every chunk once; drop the ones that fail (counted).
     for (let i = this.head; i <= this.tail; i++) {
       try {
