@@ -26,6 +26,8 @@ const manifestSchema = ajv.compile({
     build: { type: "object", additionalProperties: { type: "string" } },
     platforms: { type: "object", additionalProperties: { type: "object" } },
     error: { type: "string" },
+    warning: { type: "string" },
+    defines: { type: "object" },
   },
 });
 
