@@ -1,6 +1,6 @@
 import TCP from "embedded:io/socket/tcp";
 import TLS from "embedded:io/socket/tcp/tls";
-import System from "embedded:io/system";
+import Timer from "timer";
 import type { MessageHandler, MqttConnection, PublishOptions, PublishProperties, QoS, SubscribeOptions, SubscribeResult } from "./types";
 import type { Properties } from "./properties";
 import { Action, ConnectInfo, Session, SessionLimits, SubscribeOutcome } from "./session";
@@ -10,7 +10,7 @@ import { topicMatches } from "./topic";
 import { utf8Length, utf8Write } from "./utf8";
 
 // MQTTClient: drives the sans-I/O Session over an ECMA-419 TCP or TLS socket,
-// with System timers, reconnect with capped exponential backoff and jitter.
+// with Moddable timers, reconnect with capped exponential backoff and jitter.
 
 export interface MQTTClientOptions {
   host: string;
@@ -52,13 +52,23 @@ interface Op {
   reject(e: Error): void;
 }
 
+// Moddable's "timer" module (on every platform; System.setTimeout is Timer.set
+// on esp32 and missing on lin). Its ids are Timer objects, not numbers.
+type TimerId = ReturnType<typeof Timer.set>;
+
 interface Waiter {
   resolve(): void;
   reject(e: Error): void;
-  timer: number;
+  timer: TimerId | undefined;
 }
 
-type Socket = TCP;
+// What the client uses of an ECMA-419 TCP or TLS socket, typed loosely enough
+// for both Moddable's typings (write returns void on TCP, a count on TLS) and the SDK's.
+interface Socket {
+  read(count: number): unknown;
+  write(buffer: Uint8Array): unknown;
+  close(): void;
+}
 
 function noop(): void {}
 
@@ -94,9 +104,9 @@ export class MQTTClient implements MqttConnection {
   private queue: Uint8Array[] = [];
   private writable = 0;
   private opened = false;
-  private timer: number | undefined;
-  private retryTimer: number | undefined;
-  private failTimer: number | undefined;
+  private timer: TimerId | undefined;
+  private retryTimer: TimerId | undefined;
+  private failTimer: TimerId | undefined;
   private attempt = 0;
   private closed = false;
   private ops = new Map<number, Op>();
@@ -174,8 +184,8 @@ export class MQTTClient implements MqttConnection {
   flush(deadlineMs: number): Promise<void> {
     if (!this.session.busy) return Promise.resolve();
     const p = new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: 0 };
-      waiter.timer = System.setTimeout(() => {
+      const waiter: Waiter = { resolve, reject, timer: undefined };
+      waiter.timer = Timer.set(() => {
         const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
         reject(new Error(`mqtt: flush deadline of ${deadlineMs} ms passed with operations unacknowledged`));
@@ -189,7 +199,7 @@ export class MQTTClient implements MqttConnection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    System.clearTimeout(this.retryTimer);
+    Timer.clear(this.retryTimer);
     this.retryTimer = undefined;
     this.run(this.session.disconnect(this.now()));
     this.finish(new Error("mqtt: client closed"));
@@ -225,24 +235,24 @@ export class MQTTClient implements MqttConnection {
     const base = {
       port: o.port || (tls ? 8883 : 1883),
       format: "buffer" as const,
-      onReadable(this: Socket, count: number) {
-        const sock = this;
+      onReadable(this: unknown, count: number) {
+        const sock = this as Socket;
         try {
           self.onReadable(sock, count);
         } catch (e) {
           trace(`mqtt: readable handler failed: ${e}\n`);
         }
       },
-      onWritable(this: Socket, count: number) {
-        const sock = this;
+      onWritable(this: unknown, count: number) {
+        const sock = this as Socket;
         try {
           self.onWritable(sock, count);
         } catch (e) {
           trace(`mqtt: writable handler failed: ${e}\n`);
         }
       },
-      onError(this: Socket, message?: string) {
-        const sock = this;
+      onError(this: unknown, message?: string) {
+        const sock = this as Socket;
         try {
           self.onSocketError(sock, message);
         } catch (e) {
@@ -258,11 +268,11 @@ export class MQTTClient implements MqttConnection {
         this.sock = new TLS({
           ...base, host: o.host,
           secure: { ca: tls.ca, certificate: tls.certificate, key: tls.key, serverName: tls.serverName || o.host, applicationLayerProtocolNegotiation: tls.alpn },
-        });
+        }) as unknown as Socket;
       } else if (/^[0-9.]+$/.test(o.host) || o.host.indexOf(":") >= 0) {
-        this.sock = new TCP({ ...base, address: o.host });
+        this.sock = new TCP({ ...base, address: o.host }) as unknown as Socket;
       } else {
-        this.sock = new TCP({ ...base, host: o.host });
+        this.sock = new TCP({ ...base, host: o.host }) as unknown as Socket;
       }
     } catch (e) {
       this.sock = null;
@@ -282,7 +292,7 @@ export class MQTTClient implements MqttConnection {
   private onReadable(sock: Socket, count: number): void {
     if (sock !== this.sock) return;
     while (count > 0 && sock === this.sock) {
-      const buf = sock.read(count);
+      const buf = sock.read(count) as ArrayBuffer | undefined;
       if (!buf || !buf.byteLength) break;
       count -= buf.byteLength;
       this.run(this.session.receive(new Uint8Array(buf), this.now()));
@@ -291,7 +301,7 @@ export class MQTTClient implements MqttConnection {
 
   private onSocketError(sock: Socket, message?: string): void {
     if (sock !== this.sock) return;
-    System.clearTimeout(this.failTimer);
+    Timer.clear(this.failTimer);
     this.failTimer = undefined;
     // Nothing more can be written to it: without this, the drain at the end of
     // run() would write to the dead socket, fail, and come back here (unbounded recursion).
@@ -313,10 +323,10 @@ export class MQTTClient implements MqttConnection {
           this.queue.push(a.bytes);
           break;
         case "timer":
-          System.clearTimeout(this.timer);
+          Timer.clear(this.timer);
           this.timer = undefined;
           if (a.at >= 0) {
-            this.timer = System.setTimeout(() => {
+            this.timer = Timer.set(() => {
               this.timer = undefined;
               try {
                 this.run(this.session.tick(this.now()));
@@ -362,16 +372,16 @@ export class MQTTClient implements MqttConnection {
       const part = n === b.length ? b : b.subarray(0, n);
       let left: number;
       try {
-        left = sock.write(part);
+        left = sock.write(part) as number;
       } catch (e) {
         // The socket died under us. Its onError, already on its way, carries the
         // reason (a TLS alert such as "certificate required", a reset): stop
         // writing and give it a moment to arrive before ending with this vaguer one.
         this.opened = false;
         this.queue.length = 0;
-        System.clearTimeout(this.failTimer);
+        Timer.clear(this.failTimer);
         const reason = `write failed: ${e}`;
-        this.failTimer = System.setTimeout(() => {
+        this.failTimer = Timer.set(() => {
           this.failTimer = undefined;
           try {
             this.onSocketError(sock, reason);
@@ -390,11 +400,11 @@ export class MQTTClient implements MqttConnection {
   private dropSocket(): void {
     const sock = this.sock;
     this.sock = null;
-    System.clearTimeout(this.failTimer);
+    Timer.clear(this.failTimer);
     this.failTimer = undefined;
     this.opened = false;
     this.queue.length = 0;
-    System.clearTimeout(this.timer);
+    Timer.clear(this.timer);
     this.timer = undefined;
     if (sock) {
       try {
@@ -418,7 +428,7 @@ export class MQTTClient implements MqttConnection {
     let delay = Math.min(r.maxMs, r.minMs * Math.pow(2, this.attempt));
     delay -= delay * r.jitter * this.random();
     if (this.attempt < 30) this.attempt++;
-    this.retryTimer = System.setTimeout(() => {
+    this.retryTimer = Timer.set(() => {
       try {
         this.connect();
       } catch (e) {
@@ -437,7 +447,7 @@ export class MQTTClient implements MqttConnection {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) {
-      System.clearTimeout(w.timer);
+      Timer.clear(w.timer);
       w.reject(error);
     }
     if (error.message === "mqtt: client closed") safely("onClose", () => this.options.onClose && this.options.onClose(undefined));
@@ -448,7 +458,7 @@ export class MQTTClient implements MqttConnection {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) {
-      System.clearTimeout(w.timer);
+      Timer.clear(w.timer);
       w.resolve();
     }
   }
@@ -467,7 +477,7 @@ export class MQTTClient implements MqttConnection {
   private dispatch(topic: string, payload: Uint8Array, properties: Properties): void {
     // The handler gets its own ArrayBuffer (it may keep it). ArrayBuffer.slice is one
     // block copy; TypedArray.slice walks the elements (and XS meters it per byte).
-    const buf = payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength) as ArrayBuffer;
+    const buf = (payload.buffer as ArrayBuffer).slice(payload.byteOffset, payload.byteOffset + payload.byteLength) as ArrayBuffer;
     const props = properties as PublishProperties;
     const o = this.options;
     if (o.onMessage) safely("onMessage", () => (o.onMessage as NonNullable<MQTTClientOptions["onMessage"]>)(topic, buf, props));

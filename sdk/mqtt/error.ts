@@ -8,10 +8,13 @@ export class MqttProtocolError extends Error {
   readonly reasonCode: number;
   constructor(message: string, reasonCode = 0x81) {
     super(message);
-    this.name = "MqttProtocolError";
     this.reasonCode = reasonCode;
   }
 }
+// On the prototype, defined (not assigned): a Moddable build freezes
+// Error.prototype, so `this.name = ...` (or an assignment here) would throw a
+// TypeError, the "override mistake", every time the error is constructed.
+Object.defineProperty(MqttProtocolError.prototype, "name", { value: "MqttProtocolError", configurable: true, writable: true });
 
 export const MALFORMED = 0x81;
 export const PROTOCOL_ERROR = 0x82;

@@ -69,7 +69,7 @@ export class FrameReader {
         if (headAt >= 0 && end - headAt >= size) {
           // The whole packet is in this chunk: one block copy (ArrayBuffer.slice), no element walk.
           const o = chunk.byteOffset + headAt;
-          this.complete(new Uint8Array(chunk.buffer.slice(o, o + size)));
+          this.complete(new Uint8Array((chunk.buffer as ArrayBuffer).slice(o, o + size)));
           at = headAt + size;
           continue;
         }

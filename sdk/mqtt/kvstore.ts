@@ -1,5 +1,4 @@
 import KeyValue from "embedded:storage/key-value";
-import type { KeyValueStore } from "embedded:storage/key-value";
 import type { InflightRecord, InflightStore } from "./store";
 
 // InflightStore on embedded:storage/key-value (NVS on the ESP32): unacknowledged
@@ -11,6 +10,9 @@ import type { InflightRecord, InflightStore } from "./store";
 // it is deleted, so a power cut between the two leaves at worst an orphan
 // record (never loaded) — never an order entry without its record.
 // Everything read back is validated; a bad record is dropped, not trusted.
+
+// The store's type as either typing names it (Moddable's names it Storage).
+type KeyValueStore = ReturnType<typeof KeyValue.open>;
 
 const ORDER = "o";
 const MAX_RECORDS = 256;

@@ -2,7 +2,7 @@
 const MAP = {
   "embedded:io/socket/tcp": "./tcp.ts",
   "embedded:io/socket/tcp/tls": "./tls.ts",
-  "embedded:io/system": "./system.ts",
+  "timer": "./timer.ts",
 };
 export async function resolve(specifier, context, next) {
   const to = MAP[specifier];

@@ -1,15 +1,16 @@
-// Host stand-in for embedded:io/system timers (client smoke test only).
+// Host stand-in for Moddable's "timer" module (client smoke test only): Timer.set / Timer.clear.
 const timers = new Map<number, NodeJS.Timeout>();
 let next = 1;
-export default class System {
-  static setTimeout(cb: () => void, ms: number): number {
+const Timer = {
+  set(cb: () => void, ms = 0): number {
     const id = next++;
     timers.set(id, setTimeout(() => { timers.delete(id); cb(); }, ms));
     return id;
-  }
-  static clearTimeout(id: number | undefined): void {
+  },
+  clear(id: number | undefined): void {
     if (id === undefined) return;
     clearTimeout(timers.get(id));
     timers.delete(id);
-  }
-}
+  },
+};
+export default Timer;
