@@ -10,6 +10,7 @@ import { connMeta, handleConnection, type ConnMeta, type V5Hooks } from "./mqtt5
 import { describeIdentity, identityFromName, type Identity, type Registry } from "./registry.ts";
 import type { Logger } from "./log.ts";
 import { topicMatches } from "./topics.ts";
+import { brokerAudit } from "./audit.ts";
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -29,6 +30,9 @@ export interface EmbeddedBroker {
 }
 
 const identities = new WeakMap<Client, Identity>();
+/** Provisioned certificate a connection authenticated with (by certificate id). */
+type BrokerMeta = ConnMeta & { certificateId?: string };
+const certificates = new WeakMap<Client, string>();
 
 /** A PUBLISH by a device that a cloud service answers to that connection alone. */
 export interface DirectRequest {
@@ -46,6 +50,9 @@ export interface DirectRequest {
 export interface DirectChannel {
   /** Calls handler for each authorised device PUBLISH on a topic matching filter. Returns a remover. */
   onRequest(filter: string, handler: (req: DirectRequest) => void): () => void;
+  /** Closes the connections that authenticated with this provisioned certificate (it was
+   * just deactivated); returns how many. New connections are refused by its status. */
+  dropCertificate(certificateId: string): number;
 }
 const channels = new WeakMap<Registry, DirectChannel>();
 /** The direct channel of the embedded broker serving this registry (undefined with an external broker). */
@@ -59,6 +66,8 @@ function authError(msg: string, code: number): AuthenticateError {
 
 export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const { registry, log } = o;
+  const audit = brokerAudit(registry);
+  const thingOf = (id: Identity | undefined) => (id?.kind === "thing" ? id.thingName : undefined);
 
   const resolve = (meta: ConnMeta | undefined, clientId: string): Identity | undefined => {
     const name = meta?.certCn ?? clientId;
@@ -76,17 +85,20 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
       const id = resolve(meta, client.id);
       if (!id) {
         log.warn(`refused connection from ${meta?.remote ?? "?"}: client id ${JSON.stringify(client.id)} is not a valid thing name`);
+        audit.record({ kind: "connect-refused", clientId: client.id, remote: meta?.remote, reason: "identifier rejected" });
         return done(authError("identifier rejected", 2), false);
       }
       if (id.kind === "thing" && !registry.get(id.thingName)) {
         if (!o.autoRegister) {
           log.warn(`refused ${describeIdentity(id)}: not registered`);
+          audit.record({ kind: "connect-refused", clientId: client.id, thing: thingOf(id), remote: meta?.remote, reason: "not registered" });
           return done(authError("not authorized", 5), false);
         }
         registry.create(id.thingName);
         log.info(`registered ${id.thingName} on first connect`);
       }
       identities.set(client, id);
+      audit.record({ kind: "connect", clientId: client.id, thing: thingOf(id), remote: meta?.remote });
       done(null, true);
     },
     authorizePublish(client, packet, done) {
@@ -104,6 +116,7 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
           const id = identities.get(client);
           if (id && registry.canPublish(id, packet.topic)) return done(null);
           log.warn(`refused publish by ${id ? describeIdentity(id) : client.id} on ${packet.topic}`);
+          audit.record({ kind: "publish-refused", clientId: client.id, thing: thingOf(id), topic: packet.topic });
           done(new Error(`not authorized to publish on ${packet.topic}`));
         };
         waiters.push(decide);
@@ -112,12 +125,14 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
       const id = identities.get(client);
       if (id && registry.canPublish(id, packet.topic)) return done(null);
       log.warn(`refused publish by ${id ? describeIdentity(id) : client.id} on ${packet.topic}`);
+      audit.record({ kind: "publish-refused", clientId: client.id, thing: thingOf(id), topic: packet.topic });
       done(new Error(`not authorized to publish on ${packet.topic}`));
     },
     authorizeSubscribe(client, sub, done) {
       const id = identities.get(client);
       if (id && registry.canSubscribe(id, sub.topic)) return done(null, sub);
       log.warn(`refused subscription by ${id ? describeIdentity(id) : client.id} to ${sub.topic}`);
+      audit.record({ kind: "subscribe-refused", clientId: client.id, thing: thingOf(id), topic: sub.topic });
       done(null, null);
     },
   });
@@ -131,8 +146,19 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
         if (i >= 0) direct.splice(i, 1);
       };
     },
+    dropCertificate(certificateId) {
+      let n = 0;
+      for (const client of Object.values((aedes as unknown as { clients: Record<string, Client> }).clients))
+        if (certificates.get(client) === certificateId) {
+          n++;
+          client.close();
+        }
+      if (n) log.info(`closed ${n} connection(s) of deactivated certificate ${certificateId.slice(0, 12)}…`);
+      return n;
+    },
   });
   aedes.on("publish", (packet, client) => {
+    if (client) audit.record({ kind: "publish", clientId: client.id, thing: thingOf(identities.get(client)), topic: packet.topic, bytes: packet.payload.length });
     if (!client || !direct.length) return;
     const identity = identities.get(client);
     if (!identity) return;
@@ -151,6 +177,10 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
       }
     }
   });
+  aedes.on("clientDisconnect", (client) => audit.record({ kind: "disconnect", clientId: client.id, thing: thingOf(identities.get(client)) }));
+  aedes.on("subscribe", (subs, client) => {
+    for (const sub of subs) audit.record({ kind: "subscribe", clientId: client.id, thing: thingOf(identities.get(client)), topic: sub.topic });
+  });
   aedes.on("connackSent", (_packet, client) => {
     connacked.add(client);
     for (const decide of authWaiters.get(client) ?? []) decide();
@@ -167,6 +197,7 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
     onRefusedPublish(meta, clientId, topic) {
       const id = resolve(meta, clientId);
       log.warn(`refused publish by ${id ? describeIdentity(id) : clientId} on ${topic} (v5: reason 0x87)`);
+      audit.record({ kind: "publish-refused", clientId, thing: thingOf(id), topic });
     },
     onError(meta, err) {
       log.warn(`connection from ${meta.remote}: ${err.message}`);
@@ -187,6 +218,7 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
         return socket.destroy();
       }
       // A certificate from fleet provisioning is known by its id: its thing is the identity.
+      let certificateId: string | undefined;
       if (peer.raw) {
         const rec = registry.certificate(createHash("sha256").update(peer.raw).digest("hex"));
         if (rec) {
@@ -195,9 +227,11 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
             return socket.destroy();
           }
           cn = rec.thingName;
+          certificateId = rec.certificateId;
         }
       }
-      handleConnection(socket, aedes, { remote, certCn: cn }, hooks);
+      const meta: BrokerMeta = { remote, certCn: cn, ...(certificateId ? { certificateId } : {}) };
+      handleConnection(socket, aedes, meta, hooks);
     },
   );
   secure.on("tlsClientError", (err) => log.warn(`TLS handshake failed: ${err.message}`));

@@ -15,6 +15,8 @@ export type BusHandler = (msg: BusMessage) => void | Promise<void>;
 export interface PublishOptions {
   qos?: 0 | 1;
   retain?: boolean;
+  /** MQTT 5 Message Expiry Interval, for an external v5 broker (the embedded aedes speaks 3.1.1 and ignores it). */
+  messageExpirySeconds?: number;
 }
 
 export interface Bus {
@@ -105,7 +107,8 @@ export class MqttBus implements Bus {
     return new MqttBus(client, log);
   }
   async publish(topic: string, payload: string | Uint8Array | object, opts: PublishOptions = {}): Promise<void> {
-    await this.client.publishAsync(topic, toBuffer(payload), { qos: opts.qos ?? 1, retain: opts.retain ?? false });
+    const properties = opts.messageExpirySeconds !== undefined ? { messageExpiryInterval: opts.messageExpirySeconds } : undefined;
+    await this.client.publishAsync(topic, toBuffer(payload), { qos: opts.qos ?? 1, retain: opts.retain ?? false, properties });
   }
   async subscribe(filter: string, handler: BusHandler): Promise<() => Promise<void>> {
     const entry = { filter, handler };

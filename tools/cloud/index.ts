@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { ensureCa, ensureServerCert } from "../pki/index.ts";
 import { EmbeddedBus, MqttBus, type Bus } from "./bus.ts";
 import { startEmbeddedBroker, type EmbeddedBroker } from "./broker.ts";
-import { startHttp } from "./http.ts";
+import { chooseToken, startHttp } from "./http.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import { Registry } from "./registry.ts";
 import { builtinServices } from "./services.ts";
@@ -24,6 +24,8 @@ export type { Logger } from "./log.ts";
 export { silentLogger, consoleLogger } from "./log.ts";
 export { ShadowService } from "./shadow.ts";
 export { JobsService } from "./jobs.ts";
+export { CommandsService } from "./commands.ts";
+export type { CommandExecution, CommandExecutionStatus, SendCommandInput } from "./commands.ts";
 export type { Job, Execution, ExecutionStatus, CreateJobInput } from "./jobs.ts";
 
 export const DEFAULT_CLOUD_DIR = ".xsiot";
@@ -49,8 +51,13 @@ export interface CloudOptions {
   autoRegister?: boolean;
   /** ms per "minute" for job step timeouts (tests: small values). Default 60000. */
   minuteMs?: number;
+  /** The cloud's clock, epoch ms (default Date.now). A test ties it to a virtual ESP32's clock so deadlines and
+   * rate windows follow virtual time. */
+  now?: () => number;
   /** Write `<dir>/cloud.json` for the CLI (default true). */
   writeStateFile?: boolean;
+  /** HTTP API token. Default: XSIOT_TOKEN, else none on loopback and a fresh one on any other host (http.ts). */
+  token?: string;
 }
 
 export interface Cloud {
@@ -60,6 +67,8 @@ export interface Cloud {
   /** mqtts://host:port of the embedded mTLS listener (undefined with an external broker). */
   tlsUrl?: string;
   httpUrl: string;
+  /** Token the HTTP API requires (undefined: open, loopback only). */
+  token?: string;
   caPem: string;
   pkiDir: string;
   registry: Registry;
@@ -77,6 +86,8 @@ export interface CloudStateFile {
   tlsUrl?: string;
   httpUrl: string;
   caFile: string;
+  /** HTTP API token (the file is then 0600). */
+  token?: string;
 }
 
 export async function startCloud(opts: CloudOptions): Promise<Cloud> {
@@ -116,7 +127,7 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
     store,
     registry,
     log,
-    now: () => Date.now(),
+    now: opts.now ?? (() => Date.now()),
     minuteMs: opts.minuteMs ?? 60_000,
     service: <T extends CloudService>(name: string) => services.find((s) => s.name === name) as T | undefined,
   };
@@ -130,8 +141,10 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
 
   const brokerUrl = opts.brokerUrl ?? `mqtt://${host}:${broker!.ports.mqtt}`;
   const tlsUrl = broker ? `mqtts://${host}:${broker.ports.mqtts}` : undefined;
+  const token = chooseToken(host, opts.token);
   const http = await startHttp({
     host,
+    token,
     port: opts.httpPort ?? 0,
     registry,
     services,
@@ -141,10 +154,11 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
   const httpUrl = `http://${host}:${http.port}`;
   const stateFile = join(opts.dir, STATE_FILE);
   if (opts.writeStateFile !== false) {
-    const state: CloudStateFile = { pid: process.pid, url: brokerUrl, tlsUrl, httpUrl, caFile: ca.certPath };
-    writeFileSync(stateFile, JSON.stringify(state, null, 2) + "\n");
+    const state: CloudStateFile = { pid: process.pid, url: brokerUrl, tlsUrl, httpUrl, caFile: ca.certPath, token };
+    writeFileSync(stateFile, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
   }
   log.info(`cloud up: mqtt ${brokerUrl}${tlsUrl ? `, mTLS ${tlsUrl}` : ""}, http ${httpUrl}, services ${services.map((s) => s.name).join(", ")}`);
+  log.info(`console ${httpUrl}/${token ? `  token: ${token}` : ""}`);
 
   let closed = false;
   return {
@@ -152,6 +166,7 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
     url: brokerUrl,
     tlsUrl,
     httpUrl,
+    token,
     caPem: ca.certPem,
     pkiDir,
     registry,

@@ -33,7 +33,9 @@ export const CLAIM_TOPICS = [...CLAIM_REQUEST_TOPICS, ...CLAIM_RESPONSE_TOPICS];
  * unless it is ACTIVE (an unclaimed certificate is harmless). */
 export interface CertificateRecord {
   certificateId: string;
-  status: "PENDING_ACTIVATION" | "ACTIVE" | "REVOKED";
+  status: "PENDING_ACTIVATION" | "ACTIVE" | "INACTIVE" | "REVOKED";
+  /** Why and when it stopped being usable (INACTIVE). */
+  deactivated?: { at: number; reason: string };
   /** Thing the certificate is attached to (set when provisioned). */
   thingName?: string;
   createdAt: number;
@@ -93,7 +95,10 @@ export class Registry {
   list(): Thing[] {
     return this.store.listThings<Thing>();
   }
+  /** Deletes a thing; its provisioned certificates become INACTIVE (an ACTIVE one would bring the thing back). */
   delete(thingName: string): boolean {
+    for (const c of this.certificates())
+      if (c.thingName === thingName && c.status === "ACTIVE") this.putCertificate({ ...c, status: "INACTIVE", deactivated: { at: Date.now(), reason: "thing deleted" } });
     return this.store.deleteThing(thingName);
   }
 
@@ -113,7 +118,8 @@ export class Registry {
     if (id.kind === "claim") return CLAIM_TOPICS;
     const t = id.thingName;
     const app = this.get(t)?.policy ?? DEFAULT_APP_TOPICS;
-    return [`$aws/things/${t}/#`, ...app.map((f) => f.split("${thing}").join(t))];
+    // Its own thing topics and its own command executions (AWS IoT commands) are always allowed.
+    return [`$aws/things/${t}/#`, `$aws/commands/things/${t}/#`, ...app.map((f) => f.split("${thing}").join(t))];
   }
   canPublish(id: Identity, topic: string): boolean {
     const filters = id.kind === "claim" ? CLAIM_REQUEST_TOPICS : this.allowedFilters(id);
