@@ -25,6 +25,8 @@ export { silentLogger, consoleLogger } from "./log.ts";
 export { ShadowService } from "./shadow.ts";
 export { JobsService } from "./jobs.ts";
 export { CommandsService } from "./commands.ts";
+export { DefenderService, BASELINE_PROFILE } from "./defender.ts";
+export type { Alarm, SecurityProfile, StoredReport } from "./defender.ts";
 export type { CommandExecution, CommandExecutionStatus, SendCommandInput } from "./commands.ts";
 export type { Job, Execution, ExecutionStatus, CreateJobInput } from "./jobs.ts";
 
