@@ -1,0 +1,1 @@
+declare const process: { memory(): { free: number; usage: number; total: number } };

@@ -1,0 +1,150 @@
+// Bundles the SDK's sans-I/O cores and the Espruino port layer into one
+// CommonJS module for Espruino's require() (Modules.addCached / a Storage file),
+// plus the reference app that require()s it.
+//
+// Espruino 2v29 runs ES5 plus a few extras; it lacks async/await, generators,
+// destructuring, spread, default parameters, ?., Map/Set, and it does NOT hoist
+// function declarations (a call before the declaration's line fails, even inside
+// a function). So: Babel turns TypeScript and ES2022 into ES5 (loose: no Symbol or
+// Reflect), async functions into plain promise chains (no regenerator), and
+// terser minifies to ES5 with every function declaration moved to the top of its
+// scope. test/espruino/subset.test.ts checks the result.
+import { babel } from "@rollup/plugin-babel";
+import inject from "@rollup/plugin-inject";
+import terser from "@rollup/plugin-terser";
+import { existsSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "..");
+const port = (f) => join(here, "port", f);
+
+// What the SDK imports from Moddable / ECMA-419, and what the port gives it instead.
+const HOST_MODULES = {
+  "embedded:io/system": port("system.ts"),
+  timer: port("timer.ts"),
+  "embedded:io/socket/tcp": port("tcp.ts"),
+  "embedded:io/socket/tcp/tls": port("tls.ts"),
+  "embedded:storage/key-value": port("kv.ts"),
+  "xsiot/native/esp32": port("esp32.ts"),
+};
+
+function resolveTs(base) {
+  for (const p of [base, base + ".ts", join(base, "index.ts")]) if (existsSync(p) && statSync(p).isFile()) return p;
+  return null;
+}
+
+/** Resolves the SDK's extensionless TypeScript imports, xsiot/* and the host modules; refuses anything else. */
+function sdkResolve() {
+  return {
+    name: "xsiot-resolve",
+    resolveId(source, importer) {
+      if (source.charCodeAt(0) === 0) return null; // another plugin's virtual module (Babel's helpers)
+      if (HOST_MODULES[source]) return HOST_MODULES[source];
+      if (source === "xsiot") return { id: "xsiot", external: true };
+      // One shared copy of the async-to-promises helpers instead of one per module.
+      if (source === "babel-plugin-transform-async-to-promises/helpers") return join(root, "node_modules", source + ".mjs");
+      if (source.startsWith("xsiot/")) return resolveTs(join(root, "sdk", source.slice(6)));
+      if (!importer || source.startsWith("/")) return resolveTs(resolve(source));
+      if (source.startsWith(".")) return resolveTs(resolve(dirname(importer), source));
+      this.error(`${source} (from ${importer}) is neither SDK nor port code: Espruino has no such module`);
+    },
+  };
+}
+
+/** `class X extends Error` would need Babel's native-super wrapper (Reflect.construct); Espruino has none. Extend the port's ES5 error base instead. */
+function errorBase({ types: t }) {
+  return {
+    visitor: {
+      Class(path) {
+        const sup = path.node.superClass;
+        if (!sup || !t.isIdentifier(sup, { name: "Error" }) || path.scope.hasBinding("Error", true)) return;
+        const base = port("error.ts");
+        if (path.hub.file.opts.filename === base) return;
+        const program = path.findParent((p) => p.isProgram());
+        if (!program.scope.hasBinding("EspError")) {
+          program.unshiftContainer("body", t.importDeclaration([t.importSpecifier(t.identifier("EspError"), t.identifier("EspError"))], t.stringLiteral(base)));
+          program.scope.crawl();
+        }
+        path.node.superClass = t.identifier("EspError");
+      },
+    },
+  };
+}
+
+/**
+ * Globals the SDK names that Espruino lacks (or has with another meaning:
+ * Espruino's trace() dumps its variable tree), imported from the port into each
+ * module that uses them: the bundle defines no globals. sdk/text/utf8 is left
+ * alone: it probes TextEncoder/TextDecoder and uses its own code without them.
+ */
+function globalsFromPort() {
+  const poly = port("polyfills.ts"), sys = port("system.ts");
+  return inject({
+    include: /\.ts$/,
+    exclude: [/sdk[\\/]text[\\/]utf8\.ts$/, /port[\\/]polyfills\.ts$/],
+    Map: [poly, "EspMap"],
+    Set: [poly, "EspSet"],
+    TextEncoder: [poly, "EspTextEncoder"],
+    TextDecoder: [poly, "EspTextDecoder"],
+    Timer: [sys, "Timer"],
+    trace: [sys, "trace"],
+  });
+}
+
+const babelOptions = {
+  babelHelpers: "bundled",
+  babelrc: false,
+  configFile: false,
+  extensions: [".ts", ".js"],
+  exclude: /node_modules[\\/](?!babel-plugin-transform-async-to-promises)/,
+  assumptions: {
+    constantSuper: true,
+    ignoreFunctionLength: true,
+    ignoreToPrimitiveHint: true,
+    noClassCalls: true,
+    noDocumentAll: true,
+    noNewArrows: true,
+    objectRestNoSymbols: true,
+    privateFieldsAsProperties: true,
+    pureGetters: true,
+    setClassMethods: true,
+    setComputedProperties: true,
+    setPublicClassFields: true,
+    setSpreadProperties: true,
+    skipForOfIteratorClosing: true,
+    superIsCallableConstructor: true,
+  },
+  // Presets run last to first: TypeScript is stripped before the ES5 downlevel.
+  presets: [
+    ["@babel/preset-env", {
+      targets: { ie: "9" },
+      loose: true,
+      modules: false,
+      exclude: ["transform-typeof-symbol", "transform-regenerator", "transform-async-to-generator"],
+    }],
+    ["@babel/preset-typescript", { onlyRemoveTypeImports: false }],
+  ],
+  plugins: [errorBase, ["babel-plugin-transform-async-to-promises", { externalHelpers: true }]],
+};
+
+const terserOptions = {
+  ecma: 5,
+  module: false,
+  toplevel: true,
+  compress: { ecma: 5, hoist_funs: true, passes: 2, arrows: false, unsafe_arrows: false, keep_fargs: true },
+  mangle: { reserved: ["exports", "require", "module"] },
+  format: { ecma: 5, ascii_only: true, comments: false },
+};
+
+/** One Storage file's worth: ASCII only, so byte length equals string length on Espruino too. */
+function output(file) {
+  return { file, format: "cjs", exports: "named", strict: false, generatedCode: "es5", interop: "default", esModule: false, plugins: [terser(terserOptions)] };
+}
+
+const out = process.env.XSIOT_ESPRUINO_OUT || join(here, "dist");
+export default [
+  { input: join(here, "index.ts"), output: output(join(out, "xsiot.js")), plugins: [sdkResolve(), babel(babelOptions), globalsFromPort()], treeshake: { moduleSideEffects: true } },
+  { input: join(here, "app", "main.ts"), output: output(join(out, "app.js")), plugins: [sdkResolve(), babel(babelOptions), globalsFromPort()], external: ["xsiot"] },
+];
