@@ -8,8 +8,14 @@
 //                       written at each uplink and when the retained block is rebuilt
 // Recovery: a blank, foreign or corrupt retained block (power-on, brownout, stray
 // write) is rebuilt from "xsiots"/"s" and the queue's last sequence number.
-// Readings still in the ring at a power loss (at most checkpointEvery - 1) are lost
-// and counted in `lost`.
+// Loss accounting is exact: every wake notes the highest sequence number issued
+// in the queue's meta (noteSeq) before the reading can reach retained memory, and
+// appends record the highest that reached flash. At power-on the numbers between
+// the two were issued and never reached flash (the retained ring at the power
+// loss, or the reading of a wake cut before it was retained): the queue counts
+// them in `lost` in one meta write (declareUnspilled). So `lost` + `evicted` +
+// `corrupted` is exactly the number of sequence numbers that will never reach
+// the cloud, and each telemetry message carries the three counters.
 import { deepSleep, resetReason, retain, retained, wakeCause, wakePin, type DeepSleepOptions } from "xsiot/native/esp32";
 import KeyValue from "embedded:storage/key-value";
 import { FlashQueue } from "../storage/queue";
@@ -18,7 +24,7 @@ import { applyConfig, DEFAULT_CONFIG, type SleepConfig } from "./config";
 import { afterUplink, planWake, sleepMsUntilNext, type WakeKind, type WakePlan } from "./plan";
 import { RECORD_SIZE } from "./record";
 import { decodeState, encodeState, initialState, type SleepState } from "./state";
-import { uplink, type MqttTarget, type UplinkContext, type UplinkResult } from "./uplink";
+import { uplink, type MqttTarget, type UplinkContext, type UplinkRequest, type UplinkResult } from "./uplink";
 
 export interface Sample {
   value?: number;
@@ -36,6 +42,8 @@ export interface SchedulerOptions {
   readPin?(pin: number): number;
   /** GPIO wake sources for the next sleep (ext0/ext1 part of deepSleep options), computed just before sleeping. */
   wakeSources?(): DeepSleepOptions;
+  /** Sends a batch (default: MQTT, uplink.ts); e.g. httpsUplink from xsiot/https/uplink. */
+  transport?(req: UplinkRequest): Promise<UplinkResult>;
   /** Runs on every connection: shadow sync, jobs. */
   onSession?(ctx: UplinkContext): Promise<void> | void;
   /** The app has cloud work pending (e.g. a job in progress). */
@@ -101,6 +109,8 @@ export async function runWake(options: SchedulerOptions): Promise<void> {
   let kind = wakeKind();
   const block = new Uint8Array(retained());
   let state = kind === "power-on" ? undefined : decodeState(block);
+  // A retained block older than the flash (a wake that ended without retaining its state) would reuse sequence numbers.
+  if (state && queue.stats().lastSeq >= state.nextSeq) state = undefined;
   let recovered = false;
   if (!state) {
     // Power-on, or the retained block is blank/corrupt: rebuild from flash.
@@ -110,10 +120,8 @@ export async function runWake(options: SchedulerOptions): Promise<void> {
     state = snap ?? initialState(base);
     if (!snap) state.config = base;
     state.nextSeq = Math.max(state.nextSeq, queue.stats().lastSeq + 1);
-    if (snap) {
-      state.lost += Math.max(0, state.config.checkpointEvery - 1); // upper bound of ring readings that never reached flash
-      state.recoveries += recovered ? 1 : 0;
-    }
+    queue.declareUnspilled(); // the ring that was in retained memory, counted exactly
+    if (snap) state.recoveries += recovered ? 1 : 0;
     state.lastUplinkAt = -1;
     state.failures = 0;
     state.retryAt = 0;
@@ -140,6 +148,7 @@ export async function runWake(options: SchedulerOptions): Promise<void> {
     pendingJob: options.pendingJob?.() ?? false,
   });
   state = plan.state;
+  state.lost = queue.stats().lost;
   if (plan.spill && state.ring.length) {
     queue.append(state.ring);
     state.ring = new Uint8Array(0);
@@ -150,13 +159,13 @@ export async function runWake(options: SchedulerOptions): Promise<void> {
     // Keep the retained copy current before the radio goes on (a brownout in TX must not lose the plan).
     retain(encodeState(state), 0);
     const batch = queue.peek(state.config.maxPerUplink);
-    result = await uplink({
+    result = await (options.transport ?? uplink)({
       thing: options.thing,
       mqtt: options.mqtt,
       readings: batch,
       perMessage: state.config.perMessage,
       budgetMs: state.config.radioBudgetMs,
-      meta: { evicted: queue.stats().evicted, lost: state.lost, corrupted: queue.stats().corrupted, uplinkFailures: state.uplinkFailures },
+      meta: { evicted: queue.stats().evicted, lost: queue.stats().lost, corrupted: queue.stats().corrupted, uplinkFailures: state.uplinkFailures },
       onSession: options.onSession,
       format: options.telemetryFormat,
       now,

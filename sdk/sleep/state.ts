@@ -32,7 +32,7 @@ export interface SleepState {
   urgent: number;
   /** Readings left on flash after the last uplink (more than one uplink carries). */
   backlog: number;
-  /** Readings lost to power loss or retained-memory corruption before reaching flash (upper bound). */
+  /** Readings lost to power loss or retained-memory corruption before reaching flash (exact: a copy of the queue's count, see scheduler.ts). */
   lost: number;
   /** Retained block found invalid and rebuilt from flash. */
   recoveries: number;

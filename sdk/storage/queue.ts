@@ -3,7 +3,8 @@
 //
 // Layout over a ChunkStore (key-value: NVS on the ESP32):
 //   "m"      meta: magic, head chunk, head offset, tail chunk, tail count,
-//            count, evicted, lastSeq, CRC-32
+//            count, evicted, corrupted, lastSeq, appendedSeq, lost, CRC-32
+//            (a 40-byte meta of the first layout, without appendedSeq and lost, is read too)
 //   "c<n>"   chunk n: CRC-32 then up to perChunk records
 // Writes go chunk first, meta last, deletions after the meta: a power cut
 // between them leaves the old meta, which ignores the half-appended records
@@ -16,6 +17,13 @@
 //
 // Bounded: at most `maxChunks` chunks; appending past capacity evicts the
 // oldest records first, counted in `evicted` (persisted, reported upstream).
+//
+// Exact loss accounting: `lastSeq` is the highest sequence number the app
+// issued (noteSeq, written at each wake), `appendedSeq` the highest that reached
+// this queue. After a power loss, the numbers in (appendedSeq, lastSeq] were
+// issued and never reached flash (they were in retained memory, or in RAM);
+// declareUnspilled() adds exactly that many to `lost` and moves appendedSeq up,
+// in one meta write, so a cut can neither skip nor double-count them.
 import { crc32 } from "./crc32";
 
 export interface ChunkStore {
@@ -39,10 +47,15 @@ export interface QueueStats {
   evicted: number;
   corrupted: number;
   lastSeq: number;
+  /** Highest sequence number ever appended (<= lastSeq). */
+  appendedSeq: number;
+  /** Sequence numbers issued that never reached flash (declared by declareUnspilled). */
+  lost: number;
 }
 
 const MAGIC = 0x51534958; // "XISQ"
-const META_BYTES = 40;
+const META_V1_BYTES = 40;
+const META_BYTES = 48;
 
 export class QueueError extends Error {}
 
@@ -58,6 +71,8 @@ export class FlashQueue {
   private evictedCount = 0;
   private corruptedCount = 0;
   private last = 0;
+  private appended = 0;
+  private lostCount = 0;
   private cache: { index: number; bytes: Uint8Array } | undefined;
   /** Chunks to delete once the meta that no longer uses them is written. */
   private garbage: number[] = [];
@@ -81,7 +96,10 @@ export class FlashQueue {
     return this.perChunk * this.maxChunks; // most held; an append past it evicts the oldest chunk
   }
   stats(): QueueStats {
-    return { count: this.total, capacity: this.capacity, evicted: this.evictedCount, corrupted: this.corruptedCount, lastSeq: this.last };
+    return {
+      count: this.total, capacity: this.capacity, evicted: this.evictedCount, corrupted: this.corruptedCount,
+      lastSeq: this.last, appendedSeq: this.appended, lost: this.lostCount,
+    };
   }
 
   /** Appends records (each recordSize bytes, concatenated), evicting the oldest past capacity. Returns how many were evicted. */
@@ -112,7 +130,8 @@ export class FlashQueue {
       chunk.set(records.subarray(i * size, (i + 1) * size), 4 + this.tailCount * size);
       this.tailCount++;
       this.total++;
-      this.last = seqOf(records, i * size);
+      this.last = Math.max(this.last, seqOf(records, i * size));
+      this.appended = Math.max(this.appended, seqOf(records, i * size));
     }
     this.writeChunk(this.tail, chunk);
     this.evictedCount += evicted;
@@ -207,6 +226,20 @@ export class FlashQueue {
     }
   }
 
+  /**
+   * At power-on, before anything is appended: the sequence numbers issued
+   * (noteSeq) but never appended were lost with retained memory. Counts them in
+   * `lost` (persisted with the marker in one write). Returns how many.
+   */
+  declareUnspilled(): number {
+    const n = this.last - this.appended;
+    if (n <= 0) return 0;
+    this.lostCount += n;
+    this.appended = this.last;
+    this.saveMeta();
+    return n;
+  }
+
   private chunkOrBlank(index: number): Uint8Array {
     try {
       return this.chunk(index);
@@ -245,15 +278,16 @@ export class FlashQueue {
 
   private saveMeta(): void {
     const m = new Uint8Array(META_BYTES);
-    const v = [MAGIC, this.head, this.headOffset, this.tail, this.tailCount, this.total, this.evictedCount, this.corruptedCount, this.last];
+    const v = [MAGIC, this.head, this.headOffset, this.tail, this.tailCount, this.total, this.evictedCount, this.corruptedCount, this.last, this.appended, this.lostCount];
     for (let i = 0; i < v.length; i++) writeU32(m, i * 4, v[i]);
-    writeU32(m, 36, crc32(m, 0, 36));
+    writeU32(m, META_BYTES - 4, crc32(m, 0, META_BYTES - 4));
     this.store.write("m", m);
   }
 
   private load(): void {
     const m = this.store.read("m");
-    if (!m || m.length !== META_BYTES || readU32(m, 0) !== MAGIC || crc32(m, 0, 36) !== readU32(m, 36)) return this.sweep(); // empty queue
+    const size = m ? m.length : 0;
+    if (!m || (size !== META_BYTES && size !== META_V1_BYTES) || readU32(m, 0) !== MAGIC || crc32(m, 0, size - 4) !== readU32(m, size - 4)) return this.sweep(); // empty queue
     this.head = readU32(m, 4);
     this.headOffset = readU32(m, 8);
     this.tail = readU32(m, 12);
@@ -262,6 +296,8 @@ export class FlashQueue {
     this.evictedCount = readU32(m, 24);
     this.corruptedCount = readU32(m, 28);
     this.last = readU32(m, 32);
+    this.appended = size === META_BYTES ? readU32(m, 36) : this.last;
+    this.lostCount = size === META_BYTES ? readU32(m, 40) : 0;
     const sane =
       this.head <= this.tail && this.tail - this.head < this.maxChunks && this.tailCount <= this.perChunk && this.headOffset <= this.perChunk &&
       this.total === (this.tail - this.head) * this.perChunk + this.tailCount - this.headOffset;

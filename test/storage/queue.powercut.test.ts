@@ -10,6 +10,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FlashQueue, type ChunkStore } from "../../sdk/storage/queue.ts";
+import { crc32 } from "../../sdk/storage/crc32.ts";
 
 const SIZE = 8;
 const OPTIONS = { recordSize: SIZE, perChunk: 3, maxChunks: 3 };
@@ -50,7 +51,13 @@ function records(from: number, n: number): Uint8Array {
   return out;
 }
 
-type Step = { op: "append"; from: number; n: number } | { op: "ack"; through: number } | { op: "note"; seq: number } | { op: "reopen" } | { op: "clear" };
+type Step =
+  | { op: "append"; from: number; n: number }
+  | { op: "ack"; through: number }
+  | { op: "note"; seq: number }
+  | { op: "declare" }
+  | { op: "reopen" }
+  | { op: "clear" };
 
 // A workload that fills, evicts (capacity 9), acknowledges part of a chunk, whole
 // chunks, the whole last chunk, everything, and reopens between steps.
@@ -67,9 +74,10 @@ function workload(): Step[] {
   steps.push({ op: "reopen" });
   steps.push({ op: "ack", through: next - 2 });
   steps.push({ op: "ack", through: next - 1 }); // every reading in the last chunk acknowledged
-  steps.push({ op: "note", seq: next + 3 });
+  steps.push({ op: "note", seq: next + 3 }); // four numbers issued that never reach flash
   next += 4;
   steps.push({ op: "reopen" });
+  steps.push({ op: "declare" }); // power-on: they are declared lost
   add(3); // exactly one full chunk
   steps.push({ op: "ack", through: next - 1 }); // all acknowledged: the last (full) chunk goes
   add(1); add(7); add(2); steps.push({ op: "reopen" });
@@ -86,10 +94,15 @@ interface Snapshot {
   evicted: number;
   corrupted: number;
   lastSeq: number;
+  appendedSeq: number;
+  lost: number;
 }
 function snapshot(q: FlashQueue): Snapshot {
   const s = q.stats();
-  return { records: Buffer.from(q.peek(1e6)).toString("hex"), count: s.count, evicted: s.evicted, corrupted: s.corrupted, lastSeq: s.lastSeq };
+  return {
+    records: Buffer.from(q.peek(1e6)).toString("hex"), count: s.count, evicted: s.evicted, corrupted: s.corrupted,
+    lastSeq: s.lastSeq, appendedSeq: s.appendedSeq, lost: s.lost,
+  };
 }
 
 function apply(q: FlashQueue, store: ChunkStore, step: Step): FlashQueue {
@@ -105,6 +118,9 @@ function apply(q: FlashQueue, store: ChunkStore, step: Step): FlashQueue {
       return q;
     case "clear":
       q.clear();
+      return q;
+    case "declare":
+      q.declareUnspilled();
       return q;
     case "reopen":
       return new FlashQueue(store, OPTIONS);
@@ -131,6 +147,7 @@ test("queue: a power cut at every flash write leaves the queue before or after t
     opsAfter.push(ref.ops);
   }
   assert.ok(states.some((s) => s.evicted > 0), "the workload evicts");
+  assert.equal(states[states.length - 1].lost, 4, "the four numbers never appended are declared lost, once");
   assert.ok(ref.ops > 40, `${ref.ops} flash operations`);
 
   const failures: string[] = [];
@@ -185,4 +202,29 @@ test("queue: a cut during recovery itself is recovered too", () => {
     store.cutAt = Infinity;
     assert.deepEqual(snapshot(new FlashQueue(store, OPTIONS)), want);
   }
+});
+
+test("queue: declareUnspilled counts exactly the numbers issued and never appended, once", () => {
+  const store = new CuttableStore();
+  const q = new FlashQueue(store, OPTIONS);
+  q.append(records(1, 5));
+  q.noteSeq(8); // 6, 7, 8 issued, still in retained memory
+  assert.equal(new FlashQueue(store, OPTIONS).declareUnspilled(), 3);
+  const again = new FlashQueue(store, OPTIONS);
+  assert.equal(again.declareUnspilled(), 0, "a second power-on declares nothing more");
+  assert.equal(again.stats().lost, 3);
+  again.append(records(9, 2));
+  again.noteSeq(10);
+  assert.equal(again.declareUnspilled(), 0, "everything issued reached flash");
+  // A meta of the first layout (40 bytes, no appendedSeq/lost) still opens, nothing declared.
+  const m = store.m.get("m")!;
+  const v1 = new Uint8Array(40);
+  v1.set(m.subarray(0, 36));
+  const crc = crc32(v1.subarray(0, 36));
+  new DataView(v1.buffer).setUint32(36, crc, true);
+  store.m.set("m", v1);
+  const old = new FlashQueue(store, OPTIONS);
+  assert.equal(old.count, 7);
+  assert.equal(old.stats().lost, 0);
+  assert.equal(old.declareUnspilled(), 0);
 });
