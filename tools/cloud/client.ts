@@ -11,6 +11,9 @@ export class CloudApiError extends Error {
   }
 }
 
+/** Tokens of clouds found through their state file (a cloud off loopback requires one). */
+const tokens = new Map<string, string>();
+
 /** Address of the cloud: `--cloud URL` if given, else the state file in `dir`. */
 export function resolveCloudUrl(opts: { cloud?: string; dir?: string }): string {
   if (opts.cloud) {
@@ -23,15 +26,21 @@ export function resolveCloudUrl(opts: { cloud?: string; dir?: string }): string 
     if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("--cloud must be an http:// URL (the cloud's HTTP API)");
     return u.href.replace(/\/$/, "");
   }
-  return readCloudState(opts.dir ?? DEFAULT_CLOUD_DIR).httpUrl;
+  const state = readCloudState(opts.dir ?? DEFAULT_CLOUD_DIR);
+  if (state.token) tokens.set(state.httpUrl, state.token);
+  return state.httpUrl;
 }
 
 export async function cloudApi<T = unknown>(base: string, method: string, path: string, body?: unknown): Promise<T> {
+  const token = process.env.XSIOT_TOKEN || tokens.get(base);
   let res: Response;
   try {
     res = await fetch(base + path, {
       method,
-      headers: body === undefined ? {} : { "content-type": "application/json" },
+      headers: {
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (e) {

@@ -5,6 +5,7 @@ import { provisioningService } from "./provisioning.ts";
 import type { ServiceFactory } from "./service.ts";
 import { shadowService } from "./shadow.ts";
 import { streamsService } from "./streams.ts";
+import { consoleService } from "../console/service.ts";
 import { telemetryService } from "./telemetry.ts";
 
-export const builtinServices: ServiceFactory[] = [shadowService, jobsService, provisioningService, streamsService, telemetryService];
+export const builtinServices: ServiceFactory[] = [shadowService, jobsService, provisioningService, streamsService, telemetryService, consoleService];

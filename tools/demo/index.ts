@@ -1,7 +1,7 @@
 // npm start: the local cloud on embedded defaults and a few virtual ESP32s
 // running the reference firmware in accelerated virtual time, provisioned by
 // claim on their first boot, with a live view of the fleet.
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startCloud, silentLogger, type Cloud } from "../cloud/index.ts";
 import type { ProvisioningService } from "../cloud/provisioning.ts";
@@ -12,6 +12,9 @@ import { loadBoard } from "../sim/board.ts";
 import { loadScenario } from "../sim/scenario.ts";
 import { VirtualDevice, type TraceEvent } from "../sim/device.ts";
 import { FleetView } from "./view.ts";
+import type { ConsoleService } from "../console/service.ts";
+import { localOtaPublisher } from "../console/ota.ts";
+import type { StreamsService } from "../cloud/streams.ts";
 
 export interface DemoOptions {
   devices: number;
@@ -24,8 +27,13 @@ export interface DemoOptions {
   /** Redraw in place (a terminal) or print a snapshot every few seconds (a pipe). */
   live: boolean;
   out: (text: string) => void;
-  /** Serve the web console (default true). */
+  /** Serve the web console (default true); the JSON API is served either way. */
   web?: boolean;
+  /** HTTP port of the cloud (API and console); 0 or unset: any free port. */
+  httpPort?: number;
+  /** Listen address of the cloud (default 127.0.0.1); off loopback the HTTP API requires `token`. */
+  host?: string;
+  token?: string;
   /** Every simulator trace event of every node (tests, other views). */
   onTrace?: (event: TraceEvent) => void;
 }
@@ -39,9 +47,16 @@ export interface Demo {
   stop(): Promise<void>;
 }
 
+/** The console's address as printed (with the token to sign in, when one is needed). */
+export function consoleLine(cloud: Cloud): string {
+  return `web console: ${cloud.httpUrl}/${cloud.token ? `   (sign in with token ${cloud.token})` : ""}`;
+}
+
 export function tryNext(cloud: Cloud, dir: string, keyPath: string): string {
   const d = dir === ".xsiot" ? "" : ` --dir ${dir}`;
   return [
+    consoleLine(cloud),
+    "",
     "try, in another terminal:",
     `  npx xsiot things list${d}`,
     `  npx xsiot shadow update sensor-SN-001 --desired '{"config":{"sampleS":300}}'${d}`,
@@ -55,7 +70,7 @@ export function tryNext(cloud: Cloud, dir: string, keyPath: string): string {
 export async function startDemo(o: DemoOptions): Promise<Demo> {
   const dir = resolve(o.dir);
   mkdirSync(dir, { recursive: true });
-  const cloud = await startCloud({ dir, port: 0, tlsPort: 0, httpPort: 0, log: silentLogger });
+  const cloud = await startCloud({ dir, host: o.host, port: 0, tlsPort: 0, httpPort: o.httpPort ?? 0, token: o.token, log: silentLogger });
   const claim = await issueClaimCert(cloud.pkiDir, "demo");
   cloud.service<ProvisioningService>("provisioning")!.putTemplate({
     templateName: "sensors",
@@ -95,6 +110,18 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
         },
       }),
     );
+  }
+  const consoleService = cloud.service<ConsoleService>("console");
+  if (consoleService) {
+    consoleService.web = o.web !== false;
+    consoleService.setHooks({
+      virtualFleet: () =>
+        devices.map((d) => {
+          const r = view.row(d.name);
+          return { device: d.name, thing: r.thing, state: r.state, version: r.version, now: d.epochNow, nextWake: r.nextWake, energy: d.energy.report(d.now) };
+        }),
+      ota: localOtaPublisher({ jobs: cloud.jobs, streams: cloud.service<StreamsService>("streams")! }, { appDir: join(REPO_ROOT, "firmware"), keyPem: readFileSync(signer.paths.key, "utf8") }),
+    });
   }
   const horizon = o.durationMs ?? 10 * 365 * 86_400_000;
   const keyPath = join(o.dir, "ota", KEY_FILES.key);
