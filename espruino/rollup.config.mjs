@@ -97,7 +97,7 @@ const babelOptions = {
   babelHelpers: "bundled",
   babelrc: false,
   configFile: false,
-  extensions: [".ts", ".js"],
+  extensions: [".ts", ".js", ".mjs"],
   exclude: /node_modules[\\/](?!babel-plugin-transform-async-to-promises)/,
   assumptions: {
     constantSuper: true,
