@@ -14,6 +14,11 @@ import { ShadowClient } from "xsiot/shadow/client";
 import { JobsAgent } from "xsiot/jobs/agent";
 import { OtaAgent } from "xsiot/ota/agent";
 import { base64Decode } from "xsiot/ota/base64";
+import { CommandHandler } from "xsiot/commands/handler";
+import { DefenderMetrics, type NetworkCounters } from "xsiot/defender/report";
+import { httpsUplink } from "xsiot/https/uplink";
+import TLS from "embedded:io/socket/tcp/tls";
+import Timer from "timer";
 import KeyValue from "embedded:storage/key-value";
 import Digital from "embedded:io/digital";
 import { settings } from "./settings";
@@ -57,8 +62,37 @@ async function identity(): Promise<Identity> {
 const codeSigningKey = settings.codeSigningKey ? base64Decode(settings.codeSigningKey, 65) : undefined;
 if (settings.codeSigningKey && !codeSigningKey) emit("error", { where: "settings", message: "codeSigningKey is not a base64 P-256 point: OTA disabled" });
 
-/** The persistent-session work of an uplink: shadow config and server time, then jobs (OTA among them). */
+/** "identify": blink the board LED `times` (1-10) so a person finds the node. */
+function identify(payload: unknown): Promise<void> {
+  const pin = settings.board?.pins?.led;
+  const times = typeof payload === "object" && payload !== null ? Number((payload as { times?: unknown }).times ?? 3) : 3;
+  if (pin === undefined) return Promise.reject(new Error("this board has no LED"));
+  if (!Number.isInteger(times) || times < 1 || times > 10) return Promise.reject(new Error("times must be an integer 1..10"));
+  const led = new Digital({ pin, mode: Digital.Output });
+  let steps = times * 2;
+  return new Promise((resolve) => {
+    const tick = () => {
+      led.write(steps & 1 ? 0 : 1);
+      if (--steps > 0) Timer.set(tick, 200);
+      else {
+        led.write(0);
+        led.close();
+        resolve();
+      }
+    };
+    tick();
+  });
+}
+
+let defender: DefenderMetrics | undefined;
+/** host:port of the cloud connection, for the Defender report's established connection. */
+let remoteAddr = "";
+const countersOf = (client: unknown) => (client as { counters?: NetworkCounters }).counters;
+
+/** The persistent-session work of an uplink: shadow config and server time, commands, Defender metrics, then jobs (OTA among them). */
 async function session(ctx: UplinkContext, agent: JobsAgent, otaAgent: OtaAgent | undefined): Promise<void> {
+  let serverMs: number | undefined;
+  let seenAt = 0;
   const shadow = new ShadowClient(ctx.client, { thingName: ctx.thing, timeoutMs: Math.min(5000, ctx.remainingMs()) });
   shadow.onDelta("*", (delta) => {
     // desired.config feeds the scheduler (validated there); reported mirrors what we run.
@@ -67,12 +101,37 @@ async function session(ctx: UplinkContext, agent: JobsAgent, otaAgent: OtaAgent 
   });
   try {
     const doc = await shadow.start();
-    if (doc && typeof doc.timestamp === "number") ctx.setServerTime(doc.timestamp * 1000);
+    if (doc && typeof doc.timestamp === "number") {
+      ctx.setServerTime(doc.timestamp * 1000);
+      serverMs = doc.timestamp * 1000;
+      seenAt = Date.now();
+    }
     if (shadow.reported.version !== settings.version) await shadow.report({ version: settings.version, board: settings.board?.id ?? null });
   } catch (e) {
     emit("error", { where: "shadow", message: String(e) });
   } finally {
     shadow.close();
+  }
+  // Commands refuse what is past its deadline by this clock: the shadow's server time when this wake had it.
+  const commands = new CommandHandler(ctx.client, {
+    thingName: ctx.thing,
+    now: () => (serverMs === undefined ? Date.now() : serverMs + (Date.now() - seenAt)),
+    log: (line) => emit("command", { message: line }),
+  });
+  commands.on("identify", (c) => identify(c.payload));
+  try {
+    await commands.start();
+  } catch (e) {
+    emit("error", { where: "commands", message: String(e) });
+  }
+  const counters = countersOf(ctx.client);
+  if (!defender && settings.defenderPeriodS > 0) defender = new DefenderMetrics({ thingName: ctx.thing, periodS: settings.defenderPeriodS });
+  if (defender && counters) {
+    try {
+      if (await defender.report(ctx.client, counters, remoteAddr)) emit("defender", { reported: true });
+    } catch (e) {
+      emit("error", { where: "defender", message: String(e) });
+    }
   }
   try {
     // A new image confirms itself (or rolls back) on this connection before anything else ends it.
@@ -82,6 +141,9 @@ async function session(ctx: UplinkContext, agent: JobsAgent, otaAgent: OtaAgent 
   } catch (e) {
     emit("error", { where: "jobs", message: String(e) });
   }
+  await commands.idle(Math.max(0, ctx.remainingMs() - 500));
+  commands.close();
+  if (defender && counters) defender.settle(counters);
   ctx.setPendingJob(agent.current !== undefined);
 }
 
@@ -106,11 +168,14 @@ async function main(): Promise<void> {
   emit("identity", { thing: id.thingName });
   const { cloud } = settings;
   const tls = id.certificate ? { ca: cloud.caPem, certificate: id.certificate, key: id.key } : undefined;
+  remoteAddr = `${cloud.host}:${tls ? cloud.tlsPort : cloud.port}`;
   let agent: JobsAgent | undefined;
   let otaAgent: OtaAgent | undefined;
   await runWake({
     thing: id.thingName,
     mqtt: { host: cloud.host, port: tls ? cloud.tlsPort : cloud.port, tls },
+    // The energy comparison's HTTPS mode: one POST per message, publish only (no shadow, jobs or commands).
+    transport: settings.transport === "https" && cloud.httpsPort ? httpsUplink(TLS as never, cloud.httpsPort) : undefined,
     config: settings.sleep,
     telemetryFormat: settings.telemetryFormat,
     async sample() {

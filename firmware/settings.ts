@@ -13,6 +13,8 @@ export interface CloudSettings {
   port?: number;
   /** PEM of the CA that signs the broker's certificate. */
   caPem?: string;
+  /** HTTPS data plane port (mutual TLS): used only in the "https" energy-comparison mode. */
+  httpsPort?: number;
 }
 
 export interface Settings {
@@ -32,6 +34,10 @@ export interface Settings {
   telemetryFormat: "json" | "cbor";
   /** Base64 of the 65-byte uncompressed P-256 code-signing public key (OTA). */
   codeSigningKey?: string;
+  /** How batches travel: "mqtt" (default) or "https" (one POST per message, publish only: for energy comparison). */
+  transport: "mqtt" | "https";
+  /** Least seconds between two Device Defender reports, each riding an uplink (0: none). Default 3600; AWS's minimum is 300. */
+  defenderPeriodS: number;
 }
 
 const c = config as Record<string, unknown>;
@@ -55,6 +61,7 @@ export const settings: Settings = {
     tlsPort: port(cloud.tlsPort),
     port: port(cloud.port),
     caPem: typeof cloud.caPem === "string" ? cloud.caPem : undefined,
+    httpsPort: port(cloud.httpsPort),
   },
   serial: text(c.serial, "SN-000"),
   template: text(c.template, "sensors"),
@@ -64,8 +71,10 @@ export const settings: Settings = {
       : undefined,
   identity: identityOf(c.identity),
   thing: typeof c.thing === "string" ? c.thing : undefined,
-  sleep: { ...(typeof c.sleep === "object" && c.sleep !== null ? (c.sleep as Partial<SleepConfig>) : {}), ...(c.mode === "naive" || c.mode === "batched" ? { mode: c.mode } : {}) },
+  sleep: { ...(typeof c.sleep === "object" && c.sleep !== null ? (c.sleep as Partial<SleepConfig>) : {}), ...(c.mode === "naive" || c.mode === "batched" ? { mode: c.mode } : c.mode === "https" ? { mode: "batched" } : {}) },
   sht3x: c.sht3x === true,
   telemetryFormat: c.telemetryFormat === "cbor" ? "cbor" : "json",
   codeSigningKey: typeof c.codeSigningKey === "string" ? c.codeSigningKey : undefined,
+  transport: c.mode === "https" || c.transport === "https" ? "https" : "mqtt",
+  defenderPeriodS: Number.isInteger(c.defenderPeriodS) && (c.defenderPeriodS as number) >= 0 ? (c.defenderPeriodS as number) : 3600,
 };

@@ -7,6 +7,7 @@ import { ensureCa, ensureServerCert } from "../pki/index.ts";
 import { EmbeddedBus, MqttBus, type Bus } from "./bus.ts";
 import { startEmbeddedBroker, type EmbeddedBroker } from "./broker.ts";
 import { chooseToken, startHttp } from "./http.ts";
+import { startHttpsDataPlane } from "./https.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import { Registry } from "./registry.ts";
 import { builtinServices } from "./services.ts";
@@ -42,6 +43,9 @@ export interface CloudOptions {
   port?: number;
   /** Mutual-TLS MQTT port (0: any free port). */
   tlsPort?: number;
+  /** HTTPS data plane (POST /topics/<topic>, mutual TLS, as AWS IoT's port 8443) on this port (0: any free
+   * port); off unless given. Embedded broker only. */
+  httpsPort?: number;
   /** HTTP operator API port (0: any free port). */
   httpPort?: number;
   /** Attach services to this external broker (mqtt://, mqtts://) instead of the embedded one. */
@@ -63,7 +67,7 @@ export interface CloudOptions {
 }
 
 export interface Cloud {
-  ports: { mqtt?: number; mqtts?: number; http: number };
+  ports: { mqtt?: number; mqtts?: number; http: number; https?: number };
   /** mqtt://host:port of the embedded broker, or the external broker URL. */
   url: string;
   /** mqtts://host:port of the embedded mTLS listener (undefined with an external broker). */
@@ -101,12 +105,13 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
   const registry = new Registry(store);
 
   let broker: EmbeddedBroker | undefined;
+  let serverCert: { certPem: string; keyPem: string } | undefined;
   let bus: Bus;
   try {
     if (opts.brokerUrl) {
       bus = await MqttBus.connect(opts.brokerUrl, log);
     } else {
-      const server = await ensureServerCert(pkiDir, [host, "localhost", "127.0.0.1"].filter((h, i, a) => a.indexOf(h) === i));
+      const server = (serverCert = await ensureServerCert(pkiDir, [host, "localhost", "127.0.0.1"].filter((h, i, a) => a.indexOf(h) === i)));
       broker = await startEmbeddedBroker({
         host,
         port: opts.port ?? 0,
@@ -154,6 +159,10 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
     health: () => ({ ok: true, url: brokerUrl, tlsUrl, services: services.map((s) => s.name) }),
   });
   const httpUrl = `http://${host}:${http.port}`;
+  const https =
+    opts.httpsPort !== undefined && serverCert
+      ? await startHttpsDataPlane({ host, port: opts.httpsPort, tls: { ca: ca.certPem, cert: serverCert.certPem, key: serverCert.keyPem }, registry, bus, log })
+      : undefined;
   const stateFile = join(opts.dir, STATE_FILE);
   if (opts.writeStateFile !== false) {
     const state: CloudStateFile = { pid: process.pid, url: brokerUrl, tlsUrl, httpUrl, caFile: ca.certPath, token };
@@ -164,7 +173,7 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
 
   let closed = false;
   return {
-    ports: { mqtt: broker?.ports.mqtt, mqtts: broker?.ports.mqtts, http: http.port },
+    ports: { mqtt: broker?.ports.mqtt, mqtts: broker?.ports.mqtts, http: http.port, https: https?.port },
     url: brokerUrl,
     tlsUrl,
     httpUrl,
@@ -182,6 +191,10 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
       closed = true;
       http.server.closeAllConnections();
       await new Promise<void>((r) => http.server.close(() => r()));
+      if (https) {
+        https.server.closeAllConnections();
+        await new Promise<void>((r) => https.server.close(() => r()));
+      }
       for (const s of [...services].reverse()) await s.stop?.();
       await bus.close();
       await broker?.close();
