@@ -20,6 +20,7 @@ import { Sht3x, Bme280, I2CNack, type I2CPeripheral } from "./i2c.ts";
 import { parseImage, type BuiltApp, type ImageInfo } from "./image.ts";
 import { MqttSniffer } from "./mqtt-sniffer.ts";
 import { boardConfig } from "../boards/manifests.ts";
+import { baseSurface } from "./moddable/contract.ts";
 
 const BOOT_SCRIPT = readFileSync(new URL("./runtime/boot.js", import.meta.url), "utf8");
 export const RETAINED_BYTES = 4096;
@@ -357,7 +358,8 @@ export class VirtualDevice {
       this.worker = undefined;
       throw new Error(`virtual ESP32 runtime failed to start: ${String(e)}`);
     }
-    this.events.unshift({ message: { type: "boot", main: app.info.main } });
+    // What Moddable's manifests give this app on esp32 (moddable/table.json); an image built before the table knew only the base.
+    this.events.unshift({ message: { type: "boot", main: app.info.main, device: app.info.device ?? baseSurface(), preload: app.info.preload ?? [] } });
     if (this.powerCutRequest !== undefined) {
       const off = this.powerCutRequest;
       this.powerCutRequest = undefined;
@@ -462,7 +464,7 @@ export class VirtualDevice {
     const worker = this.worker;
     if (!worker || this.stop) return undefined;
     try {
-      const { reply, meters } = await worker.deliver(new Uint8Array(this.pack({ ...message, t: this.epochNow })));
+      const { reply, meters } = await worker.deliver(new Uint8Array(this.pack({ ...message, t: this.epochNow + this.rtcOffset })));
       this.account(meters);
       const r = this.unpack(reply);
       return r.result;
@@ -680,7 +682,7 @@ export class VirtualDevice {
         reply = { json: { error: err.message, errorType: err instanceof TypeError ? "TypeError" : err instanceof RangeError ? "RangeError" : "Error" } };
       }
     }
-    reply.json.t = this.epochNow;
+    reply.json.t = this.epochNow + this.rtcOffset; // the chip's clock, as Time.set left it
     return new Uint8Array(this.pack(reply.json, reply.payload));
   }
 
@@ -718,6 +720,8 @@ export class VirtualDevice {
         return ok();
       case "rtc.get":
         return ok({ time: this.epochNow + this.rtcOffset });
+      case "rtc.ticks":
+        return ok({ ticks: Math.floor(this.now) });
       case "rtc.set":
         this.rtcOffset = Number(m.time) - this.epochNow;
         return ok();

@@ -7,30 +7,12 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { transformSync } from "esbuild";
+import { baseSurface, includeModdable, moddablePath, nativeRow, type DeviceSurface } from "./moddable/contract.ts";
 
 export const REPO_ROOT = resolve(new URL("../..", import.meta.url).pathname);
 const MAGIC = [0x58, 0x53, 0x49, 0x4d]; // "XSIM"
 
 export class BuildError extends Error {}
-
-/** Module specifiers the device provides itself (Moddable built-ins, or SDK native code). */
-export const DEVICE_MODULES = new Set([
-  "timer",
-  "crypt",
-  "ecdsa",
-  "mc/config",
-  "embedded:io/system",
-  "embedded:RTC",
-  "embedded:io/socket/tcp",
-  "embedded:io/socket/tcp/tls",
-  "embedded:io/analog",
-  "embedded:io/digital",
-  "embedded:io/i2c",
-  "embedded:storage/key-value",
-  "embedded:storage/flash",
-  "embedded:update",
-  "xsiot/native/esp32",
-]);
 
 export interface ImageInfo {
   app: string;
@@ -38,6 +20,10 @@ export interface ImageInfo {
   main: string;
   config: Record<string, unknown>;
   modules: Record<string, string>;
+  /** What the device itself provides to this app: from the Moddable manifests it includes (moddable/table.json). */
+  device: DeviceSurface;
+  /** App modules the manifests preload (frozen, evaluated before main, as xsl does). */
+  preload: string[];
 }
 
 export interface BuiltApp {
@@ -53,6 +39,15 @@ interface Manifest {
   modules?: Record<string, string | string[]>;
   config?: Record<string, unknown>;
   platforms?: Record<string, Manifest>;
+  preload?: string | string[];
+}
+
+interface Collected {
+  files: Map<string, string>;
+  config: Record<string, unknown>;
+  device: DeviceSurface;
+  preload: string[];
+  seen: Set<string>;
 }
 
 function lineOf(text: string, offset: number): number {
@@ -75,41 +70,47 @@ function readManifest(path: string): Manifest {
   }
 }
 
-function expand(value: string, manifestDir: string): string | undefined {
-  const vars: Record<string, string> = { XSIOT: REPO_ROOT };
-  let unknown = false;
+function expand(value: string, manifestDir: string, manifest: string): string {
   const out = value.replace(/\$\(([A-Z_]+)\)/g, (_, name: string) => {
-    if (name in vars) return vars[name];
-    unknown = true; // $(MODDABLE), $(MODULES)...: Moddable's own, provided by the device
-    return "";
+    if (name === "XSIOT") return REPO_ROOT;
+    throw new BuildError(`${manifest}: $(${name}) in "${value}" names Moddable's files; the virtual ESP32 knows them only as whole manifests (include them)`);
   });
-  if (unknown) return undefined;
   return resolve(manifestDir, out);
 }
 
-/** Collects module specifier -> source file from a manifest and its includes (platform "esp32"). */
-function collectModules(path: string, into: Map<string, string>, config: Record<string, unknown>, seen: Set<string>): void {
-  if (seen.has(path)) return;
-  seen.add(path);
+/** Collects module specifier -> source file from a manifest and its includes (platform "esp32"), and what the device provides. */
+function collectModules(path: string, into: Collected): void {
+  if (into.seen.has(path)) return;
+  into.seen.add(path);
   const manifest = readManifest(path);
   const dir = dirname(path);
+  const rel = relative(REPO_ROOT, path);
   const sections: Manifest[] = [manifest];
   for (const [platform, section] of Object.entries(manifest.platforms ?? {}))
     if (platform === "esp32" || platform.startsWith("esp32/")) sections.push(section);
   for (const section of sections) {
     const includes = section.include === undefined ? [] : Array.isArray(section.include) ? section.include : [section.include];
     for (const inc of includes) {
-      const p = expand(inc, dir);
-      if (p) collectModules(p, into, config, seen);
-    }
-    Object.assign(config, section.config ?? {});
-    for (const [spec, target] of Object.entries(section.modules ?? {})) {
-      for (const t of Array.isArray(target) ? target : [target]) {
-        const p = expand(t, dir);
-        if (!p) continue;
-        addModules(spec, p, into, path);
+      const moddable = moddablePath(inc);
+      if (moddable !== undefined) {
+        // Moddable's own manifest: what it provides on esp32 comes from the table, as mcconfig would read it.
+        if (!includeModdable(into.device, moddable))
+          throw new BuildError(`${path}: includes ${inc}, which tools/sim/moddable/table.json does not describe (Moddable ${into.device.moddable}): add its row`);
+        continue;
       }
+      collectModules(expand(inc, dir, path), into);
     }
+    Object.assign(into.config, section.config ?? {});
+    for (const [spec, target] of Object.entries(section.modules ?? {})) {
+      const native = nativeRow(spec, rel);
+      if (native) {
+        into.device.modules[spec] = native; // native code on the chip, emulated by the sim
+        continue;
+      }
+      for (const t of Array.isArray(target) ? target : [target]) addModules(spec, expand(t, dir, path), into.files, path);
+    }
+    const preload = section.preload === undefined ? [] : Array.isArray(section.preload) ? section.preload : [section.preload];
+    for (const p of preload) if (!into.preload.includes(p)) into.preload.push(p);
   }
 }
 
@@ -127,13 +128,12 @@ function addModules(spec: string, target: string, into: Map<string, string>, man
     for (const f of readdirSync(dir)) {
       if (!/\.(ts|js)$/.test(f) || f.endsWith(".d.ts") || statSync(join(dir, f)).isDirectory()) continue;
       const specifier = (prefix ?? spec + "/") + f.replace(/\.(ts|js)$/, "");
-      if (!DEVICE_MODULES.has(specifier)) into.set(specifier, join(dir, f));
+      into.set(specifier, join(dir, f));
     }
     return;
   }
   // "*": "./main" names the module after the file; "name": "./file" names it explicitly.
   const specifier = prefix !== undefined ? prefix + basename(target).replace(/\.(ts|js)$/, "") : spec;
-  if (DEVICE_MODULES.has(specifier)) return;
   const file = sourceFile(target.replace(/\.(ts|js)$/, ""));
   if (!file) throw new BuildError(`${manifest}: module "${specifier}" names ${relative(process.cwd(), target)}, which has no .ts or .js file`);
   into.set(specifier, file);
@@ -141,9 +141,9 @@ function addModules(spec: string, target: string, into: Map<string, string>, man
 
 export function buildApp(appDir: string, options: { version?: string; config?: Record<string, unknown> } = {}): BuiltApp {
   const manifestPath = resolve(appDir, "manifest.json");
-  const files = new Map<string, string>();
-  const config: Record<string, unknown> = {};
-  collectModules(manifestPath, files, config, new Set());
+  const collected: Collected = { files: new Map(), config: {}, device: baseSurface(), preload: [], seen: new Set() };
+  collectModules(manifestPath, collected);
+  const { files, config } = collected;
   Object.assign(config, options.config ?? {});
   if (options.version) config.version = options.version;
   if (!files.has("main")) throw new BuildError(`${manifestPath}: the app has no "main" module`);
@@ -175,6 +175,8 @@ export function buildApp(appDir: string, options: { version?: string; config?: R
     main: "main",
     config,
     modules,
+    device: collected.device,
+    preload: collected.preload.filter((p) => p in modules),
   };
   const bytes = frameImage(info);
   return { info, bytes, sha256: createHash("sha256").update(bytes).digest("hex"), sources };

@@ -62,24 +62,30 @@
     host({ op: "trace", text: values.map((v) => (typeof v === "string" ? v : String(v))).join("") });
   }
 
-  // ---- timer / embedded:io/system -------------------------------------------
+  // ---- timer (modules/base/timer/timer.js): ids are host objects, not numbers ----
+  const timerIds = new Map(); // handle -> numeric id the host knows
   function setTimer(callback, delay, repeat) {
     if (typeof callback !== "function") throw new TypeError("timer callback must be a function");
     const id = nextId++;
-    timers.set(id, { callback, repeat: repeat || 0 });
+    const handle = Object.freeze({});
+    timerIds.set(handle, id);
+    timers.set(id, { callback, handle, repeat: repeat || 0 });
     host({ op: "timer.set", id, delay: Math.max(0, Number(delay) || 0), repeat: repeat || 0 });
-    return id;
+    return handle;
   }
-  function clearTimer(id) {
-    if (id === undefined || !timers.has(id)) return;
+  function clearTimer(handle) {
+    const id = timerIds.get(handle);
+    if (id === undefined) return;
+    timerIds.delete(handle);
     timers.delete(id);
     host({ op: "timer.clear", id });
   }
   const Timer = {
     set: (callback, delay, repeat) => setTimer(callback, delay, repeat),
     repeat: (callback, interval) => setTimer(callback, interval, interval),
-    schedule(id, delay, repeat) {
-      const t = timers.get(id);
+    schedule(handle, delay, repeat) {
+      const id = timerIds.get(handle);
+      const t = id === undefined ? undefined : timers.get(id);
       if (!t) return;
       t.repeat = repeat || 0;
       host({ op: "timer.set", id, delay: Math.max(0, Number(delay) || 0), repeat: repeat || 0 });
@@ -89,34 +95,42 @@
       host({ op: "delay", ms });
     },
   };
+  // ---- system (modules/io/system/system.js): the global System, esp32 flavour ----
   const System = {
     setTimeout: (callback, ms) => setTimer(callback, ms, 0),
     clearTimeout: clearTimer,
     setInterval: (callback, ms) => setTimer(callback, ms, ms),
     clearInterval: clearTimer,
+    resolve(name, callback) {
+      throw new Error("System.resolve is not emulated by the virtual ESP32 (use a dotted IPv4 address)");
+    },
     restart() {
       host({ op: "restart" });
       for (;;); // the host stops the worker before this line matters
     },
-    deepSleep(us) {
-      // Moddable's System.deepSleep does nothing on ESP32; xsiot/native/esp32 does it.
-      trace(`System.deepSleep(${us}) ignored: not implemented on ESP32; use xsiot/native/esp32 deepSleep`);
+    deepSleep() {
+      // Moddable's xs_system_deepSleep does nothing on ESP32; xsiot/native/esp32 does it.
+      trace("System.deepSleep() ignored: not implemented on ESP32; use xsiot/native/esp32 deepSleep");
     },
   };
-
-  class RTC {
-    constructor() {}
-    get time() {
-      return host({ op: "rtc.get" }).time;
-    }
-    set time(value) {
-      host({ op: "rtc.set", time: Number(value) });
-    }
-    get valid() {
-      return true;
-    }
-    close() {}
-  }
+  // ---- time (modules/base/time/time.js): Time.set(seconds since the epoch) ----
+  const Time = {
+    set(seconds) {
+      host({ op: "rtc.set", time: Number(seconds) * 1000 });
+    },
+    get timezone() {
+      return 0;
+    },
+    get dst() {
+      return 0;
+    },
+    get ticks() {
+      return host({ op: "rtc.ticks" }).ticks;
+    },
+    delta(start, end) {
+      return (end ?? this.ticks) - start;
+    },
+  };
 
   // ---- sockets -----------------------------------------------------------------
   class TCP {
@@ -375,22 +389,67 @@
     },
   };
 
-  const builtins = {
-    "timer": { default: Timer },
-    "embedded:io/system": { default: System },
-    "embedded:RTC": { default: RTC },
-    "embedded:io/socket/tcp": { default: TCP },
-    "embedded:io/socket/tcp/tls": { default: TLSSocket },
-    "embedded:io/analog": { default: Analog },
-    "embedded:io/digital": { default: Digital },
-    "embedded:io/i2c": { default: I2C },
-    "embedded:storage/key-value": { default: KeyValue },
-    "embedded:storage/flash": { default: Flash },
-    "embedded:update": { default: Update },
-    "crypt": { Digest },
-    "ecdsa": { default: ECDSA },
-    "xsiot/native/esp32": { ...esp32, default: esp32 },
+  // Emulations by the name table.json gives them ("sim"); each returns the module namespace for a specifier.
+  const emulations = {
+    timer: () => ({ default: Timer }),
+    time: () => ({ default: Time }),
+    system: () => ({}),
+    tcp: () => ({ default: TCP }),
+    tls: () => ({ default: TLSSocket }),
+    analog: () => ({ default: Analog }),
+    digital: () => ({ default: Digital }),
+    i2c: () => ({ default: I2C }),
+    "key-value": () => ({ default: KeyValue }),
+    flash: () => ({ default: Flash }),
+    update: () => ({ default: Update }),
+    crypt: () => ({ Digest }),
+    ecdsa: () => ({ default: ECDSA }),
+    text: (specifier) => ({ default: specifier === "text/decoder" ? TextDecoder : TextEncoder }),
+    "native-esp32": () => ({ ...esp32, default: esp32 }),
+    config: () => ({ default: host({ op: "config" }).config }),
   };
+  const emulatedGlobals = {
+    trace: () => trace,
+    system: () => System,
+  };
+  // A Moddable build freezes the built-ins after preload (xs/tools/xsl.c, fxFreezeBuiltIns;
+  // documentation/xs/preload.md "Automatic Freezing of Built-ins"): built-in prototypes and
+  // every built-in function. harden() on each intrinsic does that here, so the override
+  // mistake (this.name = "X" in an Error subclass) throws TypeError as on the chip.
+  const intrinsics = new Compartment({ globals: {} }).globalThis;
+  for (const name of Object.getOwnPropertyNames(intrinsics)) {
+    if (name === "globalThis" || name === "global") continue;
+    const value = intrinsics[name];
+    if ((typeof value === "object" && value !== null) || typeof value === "function") harden(value);
+  }
+  harden(VirtualDate);
+  harden(trace);
+  const namespaces = new Map();
+  function emulated(specifier, row) {
+    if (namespaces.has(specifier)) return namespaces.get(specifier);
+    const make = row.sim === null ? undefined : emulations[row.sim];
+    if (!make)
+      throw new Error(`module "${specifier}" (Moddable ${row.source}, from ${row.manifest}) is not emulated by the virtual ESP32`);
+    const ns = make(specifier);
+    // Preloaded modules live in flash: their functions are frozen (preload.md).
+    for (const v of Object.values(ns)) if (typeof v === "function" || (typeof v === "object" && v !== null)) harden(v);
+    namespaces.set(specifier, ns);
+    return ns;
+  }
+  /** Functions of a preloaded app module are frozen, as xsl freezes them (its exports and their methods). */
+  function freezeFunctions(value, seen) {
+    if ((typeof value !== "function" && typeof value !== "object") || value === null || seen.has(value)) return;
+    seen.add(value);
+    if (typeof value === "function") {
+      Object.freeze(value);
+      const proto = value.prototype;
+      if (proto && typeof proto === "object")
+        for (const key of Reflect.ownKeys(proto)) {
+          const d = Object.getOwnPropertyDescriptor(proto, key);
+          for (const f of [d.value, d.get, d.set]) if (typeof f === "function" && f !== value) Object.freeze(f);
+        }
+    }
+  }
 
   // ---- module loading -----------------------------------------------------------------
   function resolve(specifier, referrer) {
@@ -406,25 +465,48 @@
     return parts.join("/");
   }
   const importer = new Map();
-  const compartment = new Compartment({
-    globals: { trace, Date: VirtualDate, TextEncoder, TextDecoder },
-    resolveHook(specifier, referrer) {
-      const full = resolve(specifier, referrer);
-      if (!importer.has(full)) importer.set(full, referrer);
-      return full;
-    },
-    loadNowHook(specifier) {
-      const builtin = builtins[specifier];
-      if (builtin) return { namespace: builtin };
-      if (specifier === "mc/config") return { namespace: { default: host({ op: "config" }).config } };
-      const r = host({ op: "module", specifier, importer: importer.get(specifier) ?? null });
-      return { source: new ModuleSource(decoder.decode(r.payload), specifier) };
-    },
-  });
+  let compartment;
+  function makeCompartment(device) {
+    const globals = { Date: VirtualDate };
+    for (const [name, row] of Object.entries(device.globals)) {
+      const make = row.sim === null ? undefined : emulatedGlobals[row.sim];
+      if (make) globals[name] = make();
+    }
+    const c = new Compartment({
+      globals,
+      resolveHook(specifier, referrer) {
+        const full = resolve(specifier, referrer);
+        if (!importer.has(full)) importer.set(full, referrer);
+        return full;
+      },
+      loadNowHook(specifier) {
+        const row = device.modules[specifier];
+        if (row) return { namespace: emulated(specifier, row) };
+        const r = host({ op: "module", specifier, importer: importer.get(specifier) ?? null });
+        return { source: new ModuleSource(decoder.decode(r.payload), specifier) };
+      },
+    });
+    // Globals Moddable provides but the sim does not emulate: reading one says so.
+    for (const [name, row] of Object.entries(device.globals))
+      if (!(name in globals) && !(name in c.globalThis))
+        Object.defineProperty(c.globalThis, name, {
+          get() {
+            throw new Error(`global ${name} (Moddable ${row.source}) is not emulated by the virtual ESP32`);
+          },
+        });
+    return c;
+  }
 
   function deliver(message) {
     switch (message.type) {
       case "boot": {
+        compartment = makeCompartment(message.device);
+        // Preloaded app modules run at build time on Moddable, before main, and are frozen.
+        const seen = new Set();
+        for (const specifier of message.preload ?? []) {
+          const ns = compartment.importNow(specifier);
+          for (const v of Object.values(ns)) freezeFunctions(v, seen);
+        }
         const main = compartment.importNow(message.main);
         if (typeof main.default === "function") main.default();
         return;
@@ -432,8 +514,11 @@
       case "timer": {
         const t = timers.get(message.id);
         if (!t) return;
-        if (!t.repeat) timers.delete(message.id);
-        t.callback(message.id);
+        if (!t.repeat) {
+          timers.delete(message.id);
+          timerIds.delete(t.handle);
+        }
+        t.callback(t.handle);
         return;
       }
       case "tcp":

@@ -2,6 +2,8 @@
 import TCP from "embedded:io/socket/tcp";
 import TLS from "embedded:io/socket/tcp/tls";
 import config from "mc/config";
+import TextEncoder from "text/encoder";
+import TextDecoder from "text/decoder";
 import { deepSleep } from "xsiot/native/esp32";
 
 const c = config as { port: number; tls?: { ca: string; certificate: string; key: string } };

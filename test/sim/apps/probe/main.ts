@@ -1,3 +1,4 @@
+export {};
 // Reports what the running engine looks like from inside the app.
 const g = globalThis as Record<string, unknown>;
 let work = 0;
@@ -10,6 +11,7 @@ trace(
     Compartment: typeof g.Compartment,
     ModuleSource: typeof g.ModuleSource,
     trace: typeof g.trace,
+    globals: Object.getOwnPropertyNames(globalThis),
     work,
   }),
 );
