@@ -120,7 +120,9 @@ export async function runWake(options: SchedulerOptions): Promise<void> {
     state = snap ?? initialState(base);
     if (!snap) state.config = base;
     state.nextSeq = Math.max(state.nextSeq, queue.stats().lastSeq + 1);
-    queue.declareUnspilled(); // the ring that was in retained memory, counted exactly
+    const before = queue.stats().appendedSeq;
+    const lost = queue.declareUnspilled(); // the ring that was in retained memory, counted exactly
+    if (lost) log(`sleep: lost ${lost} readings at a power loss (seq ${before + 1}-${before + lost})`);
     if (snap) state.recoveries += recovered ? 1 : 0;
     state.lastUplinkAt = -1;
     state.failures = 0;
@@ -150,7 +152,8 @@ export async function runWake(options: SchedulerOptions): Promise<void> {
   state = plan.state;
   state.lost = queue.stats().lost;
   if (plan.spill && state.ring.length) {
-    queue.append(state.ring);
+    const evicted = queue.append(state.ring);
+    if (evicted) log(`sleep: queue full, evicted ${evicted} oldest readings (seq ${queue.lastEvicted[0]}-${queue.lastEvicted[1]})`);
     state.ring = new Uint8Array(0);
   }
   queue.noteSeq(state.nextSeq - 1);

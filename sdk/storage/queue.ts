@@ -74,6 +74,8 @@ export class FlashQueue {
   private appended = 0;
   private lostCount = 0;
   private cache: { index: number; bytes: Uint8Array } | undefined;
+  /** Sequence numbers the last append evicted, first and last ([0, 0]: none). */
+  lastEvicted: [number, number] = [0, 0];
   /** Chunks to delete once the meta that no longer uses them is written. */
   private garbage: number[] = [];
 
@@ -109,6 +111,7 @@ export class FlashQueue {
     const n = records.length / size;
     if (n === 0) return 0;
     let evicted = 0;
+    this.lastEvicted = [0, 0];
     let chunk = this.chunkOrBlank(this.tail);
     for (let i = 0; i < n; i++) {
       if (this.tailCount === this.perChunk) {
@@ -120,6 +123,7 @@ export class FlashQueue {
         if (this.tail - this.head >= this.maxChunks) {
           // Oldest-first eviction: the whole head chunk goes.
           const dropped = this.headChunkCount();
+          this.noteEvicted(this.head);
           evicted += dropped;
           this.total -= dropped;
           this.garbage.push(this.head);
@@ -223,6 +227,19 @@ export class FlashQueue {
     if (seq > this.last) {
       this.last = seq;
       this.saveMeta();
+    }
+  }
+
+  private noteEvicted(index: number): void {
+    // Read without side effects (a damaged chunk is dealt with where it is read for use).
+    const chunk = this.cache && this.cache.index === index ? this.cache.bytes : this.store.read(this.key(index));
+    if (!chunk || chunk.length !== 4 + this.perChunk * this.recordSize) return;
+    const used = index === this.tail ? this.tailCount : this.perChunk;
+    for (let i = index === this.head ? this.headOffset : 0; i < used; i++) {
+      const seq = seqOf(chunk, 4 + i * this.recordSize);
+      if (seq === 0) continue;
+      if (this.lastEvicted[0] === 0) this.lastEvicted[0] = seq;
+      this.lastEvicted[1] = seq;
     }
   }
 
