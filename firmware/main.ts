@@ -177,6 +177,7 @@ async function main(): Promise<void> {
     // The energy comparison's HTTPS mode: one POST per message, publish only (no shadow, jobs or commands).
     transport: settings.transport === "https" && cloud.httpsPort ? httpsUplink(TLS as never, cloud.httpsPort) : undefined,
     config: settings.sleep,
+    queue: settings.queue,
     telemetryFormat: settings.telemetryFormat,
     async sample() {
       const s = await sample(settings.board, settings.sht3x);

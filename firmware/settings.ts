@@ -29,6 +29,8 @@ export interface Settings {
   /** Development: connect over plain MQTT as this thing, no provisioning. */
   thing?: string;
   sleep: Partial<SleepConfig>;
+  /** Flash queue size (readings = perChunk x maxChunks; default 32 x 64): small in torture runs so outages force eviction. */
+  queue?: { perChunk?: number; maxChunks?: number };
   sht3x: boolean;
   /** Telemetry as JSON on dt/<thing>/telemetry (default) or CBOR on dt/<thing>/telemetry/cbor. */
   telemetryFormat: "json" | "cbor";
@@ -53,6 +55,13 @@ function identityOf(v: unknown): Settings["identity"] {
     : undefined;
 }
 
+function queueOf(v: unknown): Settings["queue"] {
+  if (typeof v !== "object" || v === null) return undefined;
+  const o = v as Record<string, unknown>;
+  const int = (x: unknown, lo: number, hi: number) => (Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi ? (x as number) : undefined);
+  return { perChunk: int(o.perChunk, 1, 64), maxChunks: int(o.maxChunks, 2, 4096) };
+}
+
 export const settings: Settings = {
   version: text(c.version, "0.0.0"),
   board: c.board as BoardConfig,
@@ -72,6 +81,7 @@ export const settings: Settings = {
   identity: identityOf(c.identity),
   thing: typeof c.thing === "string" ? c.thing : undefined,
   sleep: { ...(typeof c.sleep === "object" && c.sleep !== null ? (c.sleep as Partial<SleepConfig>) : {}), ...(c.mode === "naive" || c.mode === "batched" ? { mode: c.mode } : c.mode === "https" ? { mode: "batched" } : {}) },
+  queue: queueOf(c.queue),
   sht3x: c.sht3x === true,
   telemetryFormat: c.telemetryFormat === "cbor" ? "cbor" : "json",
   codeSigningKey: typeof c.codeSigningKey === "string" ? c.codeSigningKey : undefined,
