@@ -84,7 +84,8 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
   const days = options.days;
   if (!(days > 0 && days <= 3650)) throw new RangeError(`days must be in (0, 3650], got ${days}`);
   const dir = mkdtempSync(join(tmpdir(), "xsiot-energy-"));
-  const cloud = await startCloud({ dir, port: 0, tlsPort: 0, httpPort: 0, log: silentLogger, writeStateFile: false });
+  // httpsPort: the HTTPS data plane for the "https" mode (one TLS handshake and POST per message).
+  const cloud = await startCloud({ dir, port: 0, tlsPort: 0, httpPort: 0, httpsPort: 0, log: silentLogger, writeStateFile: false });
   const runs: EnergyRun[] = [];
   try {
     for (const mode of options.modes ?? ["batched", "naive"]) {
@@ -135,7 +136,7 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
           mqttPort: tls ? cloud.ports.mqtts : cloud.ports.mqtt,
           ...(tls ? { tls: { ca: cloud.caPem, certificate: tls.certPem, key: tls.keyPem } } : {}),
           // The same, in the reference firmware's settings (firmware/settings.ts).
-          cloud: { host: "127.0.0.1", port: cloud.ports.mqtt, tlsPort: cloud.ports.mqtts, caPem: cloud.caPem },
+          cloud: { host: "127.0.0.1", port: cloud.ports.mqtt, tlsPort: cloud.ports.mqtts, httpsPort: cloud.ports.https, caPem: cloud.caPem },
           ...(tls ? { identity: { thingName: thing, certificate: tls.certPem, key: tls.keyPem } } : {}),
           ...options.deviceConfig,
         },
@@ -180,7 +181,7 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
     await cloud.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  const batched = runs.find((r) => r.mode !== "naive") ?? runs[0];
+  const batched = runs.find((r) => r.mode === "batched") ?? runs.find((r) => r.mode !== "naive") ?? runs[0];
   const naive = runs.find((r) => r.mode === "naive");
   const top = REPORT_STATES.map((s) => ({ state: s, share: batched.mah[s] / batched.totalMah })).sort((a, b) => b.share - a.share)[0];
   return {
@@ -206,6 +207,9 @@ export function formatReport(r: EnergyReportResult): string {
   for (const x of r.runs)
     lines.push(`${x.mode}: average ${x.averageUa.toFixed(1)} uA, projected battery life ${x.projectedYears.toFixed(2)} years (self-discharge not included), ${x.wakes} boots, ${x.uplinks} Wi-Fi joins`);
   if (Number.isFinite(r.ratio)) lines.push(`ratio naive / batched average current: ${r.ratio.toFixed(2)}x`);
+  const mqtt = r.runs.find((x) => x.mode === "batched");
+  const https = r.runs.find((x) => x.mode === "https");
+  if (mqtt && https) lines.push(`ratio https / batched (MQTT) average current: ${(https.averageUa / mqtt.averageUa).toFixed(2)}x (the same batches, each message a TLS handshake and a POST)`);
   lines.push(`dominant figure (batched): ${r.dominant.state} ${(100 * r.dominant.share).toFixed(1)}%`);
   const p = b.power;
   lines.push(

@@ -11,7 +11,9 @@ const HELP = `usage: xsiot energy [--app firmware] [--board esp-wroom-32] [--day
 
 Runs the app on the virtual ESP32 against an in-process local cloud (mutual TLS unless --plain),
 once per mode (mc/config "mode"), and prints mAh per state, average current, projected battery
-life and the naive/batched ratio. --html writes a self-contained report with plots.`;
+life and the naive/batched ratio. --html writes a self-contained report with plots.
+Modes: batched (the scheduler's default), naive (connect for every reading), https (the batched
+plan, each message sent as its own HTTPS POST: a TLS handshake per message, publish only).`;
 
 export async function run(args: string[]): Promise<number> {
   const parsed = parseCommandArgs(args, {
