@@ -7,7 +7,8 @@ export class CborError extends Error {
   readonly offset: number;
   constructor(message: string, offset = -1) {
     super(offset >= 0 ? `CBOR: ${message} at offset ${offset}` : `CBOR: ${message}`);
-    this.name = "CborError";
     this.offset = offset;
   }
 }
+// `name` on the prototype: `this.name = ...` throws where Error.prototype is frozen (Moddable).
+Object.defineProperty(CborError.prototype, "name", { value: "CborError", configurable: true, writable: true });

@@ -16,15 +16,21 @@
 //  - stepTimeoutInMinutes is sent with start-next and each progress update;
 //    locally, when it passes with the handler still running, `canceled` is set.
 // Hostile input is ignored with a trace() line; no callback throws.
-import System from "embedded:io/system";
-import KeyValue, { type KeyValueStore } from "embedded:storage/key-value";
+import { deviceTimers, type Timers } from "../timer/timers";
+import KeyValue from "embedded:storage/key-value";
 import type { MqttConnection, QoS } from "../mqtt/types";
 import { isObject, JsonObject, JsonRefused, parseObject } from "../shadow/json";
 import type { JobContext, JobExecution, JobHandler, JobStatus, StatusDetails } from "./types";
 
-export interface Timers {
-  setTimeout(callback: () => void, ms: number): number;
-  clearTimeout(id: number | undefined): void;
+export type { Timers };
+
+/** What the agent needs of a key-value store: Moddable's embedded:storage/key-value (format "string") or a test double. */
+export interface JobsStorage {
+  /** A string, or undefined when the key is absent. */
+  read(key: string): unknown;
+  write(key: string, value: string): void;
+  delete(key: string): void;
+  close(): void;
 }
 
 export interface JobsAgentOptions {
@@ -42,11 +48,11 @@ export interface JobsAgentOptions {
   /** Milliseconds in a minute for the local step timeout (tests only; default 60000). */
   minuteMs?: number;
   /** Key-value store for the execution in progress (default KeyValue.open({ path: namespace })). */
-  storage?: KeyValueStore;
+  storage?: JobsStorage;
   /** Storage namespace, at most 15 characters (default "xsiot-jobs"). */
   namespace?: string;
   qos?: 0 | 1;
-  /** Default: System.setTimeout/clearTimeout from embedded:io/system. */
+  /** Default: Moddable's `timer` module (../timer/timers). */
   timers?: Timers;
   /** Clock, ms (default Date.now); only differences are used. */
   now?(): number;
@@ -59,11 +65,12 @@ export class JobsError extends Error {
   readonly executionState?: JsonObject;
   constructor(code: string, message: string, executionState?: JsonObject) {
     super(message);
-    this.name = "JobsError";
     this.code = code;
     this.executionState = executionState;
   }
 }
+// `name` on the prototype: `this.name = ...` throws where Error.prototype is frozen (Moddable).
+Object.defineProperty(JobsError.prototype, "name", { value: "JobsError", configurable: true, writable: true });
 
 const TERMINAL: JobStatus[] = ["SUCCEEDED", "FAILED", "REJECTED", "REMOVED", "CANCELED", "TIMED_OUT"];
 const STATUSES: JobStatus[] = ["QUEUED", "IN_PROGRESS", ...TERMINAL];
@@ -79,7 +86,7 @@ const KEY_STATE = "state";
 interface Pending {
   resolve(doc: JsonObject): void;
   reject(e: JobsError): void;
-  timer: number;
+  timer: unknown;
 }
 
 interface Stored {
@@ -115,9 +122,9 @@ class Run implements JobContext {
   version: number | undefined;
   pendingDetails: StatusDetails | undefined;
   pendingWaiters: { resolve(): void; reject(e: Error): void }[] = [];
-  progressTimer: number | undefined;
+  progressTimer: unknown;
   lastProgressAt = -Infinity;
-  stepTimer: number | undefined;
+  stepTimer: unknown;
   /** Updates of one execution go out one at a time (each needs the version the previous one made). */
   chain: Promise<void> = Promise.resolve();
   constructor(
@@ -164,8 +171,8 @@ export class JobsAgent {
   private progressIntervalMs: number;
   private stepTimeout: number | undefined;
   private minuteMs: number;
-  private storageOption: KeyValueStore | undefined;
-  private kv: KeyValueStore | undefined;
+  private storageOption: JobsStorage | undefined;
+  private kv: JobsStorage | undefined;
   private namespace: string;
   private qos: QoS;
   private now: () => number;
@@ -191,7 +198,7 @@ export class JobsAgent {
     this.conn = conn;
     this.thingName = options.thingName;
     this.prefix = `$aws/things/${options.thingName}/jobs`;
-    this.timers = options.timers || System;
+    this.timers = options.timers || deviceTimers;
     this.timeoutMs = options.timeoutMs ?? 10000;
     this.maxBytes = options.maxDocumentBytes ?? 34000;
     this.maxDepth = options.maxDepth ?? 16;
@@ -253,7 +260,7 @@ export class JobsAgent {
   idle(deadlineMs = 60000): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      let timer = 0;
+      let timer: unknown;
       const waiter = () => {
         this.timers.clearTimeout(timer);
         resolve();
@@ -283,7 +290,7 @@ export class JobsAgent {
 
   // ------------------------------------------------------------ storage
 
-  private store(): KeyValueStore {
+  private store(): JobsStorage {
     if (!this.kv) this.kv = this.storageOption || KeyValue.open({ path: this.namespace, format: "string" });
     return this.kv;
   }

@@ -1,5 +1,6 @@
 // Fleet provisioning topics and bounded validation of every answer the cloud sends.
 // Pure functions: bytes in, checked values out; nothing here trusts the cloud.
+import { utf8String } from "../text/utf8";
 
 export const CREATE_TOPIC = "$aws/certificates/create/json";
 export const CREATE_FROM_CSR_TOPIC = "$aws/certificates/create-from-csr/json";
@@ -20,6 +21,8 @@ const TOKEN = /^[\x21-\x7e]{1,512}$/;
 const PARAM_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 export class ProvisioningMessageError extends Error {}
+// `name` on the prototype: `this.name = ...` throws where Error.prototype is frozen (Moddable).
+Object.defineProperty(ProvisioningMessageError.prototype, "name", { value: "ProvisioningMessageError", configurable: true, writable: true });
 
 export function isValidTemplateName(name: string): boolean {
   return TEMPLATE_NAME.test(name);
@@ -49,7 +52,7 @@ function decodeObject(payload: ArrayBuffer): Record<string, unknown> {
   if (payload.byteLength > MAX_ANSWER_BYTES) throw new ProvisioningMessageError(`answer of ${payload.byteLength} bytes exceeds ${MAX_ANSWER_BYTES}`);
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(payload);
+    text = utf8String(payload);
   } catch {
     throw new ProvisioningMessageError("answer is not UTF-8");
   }

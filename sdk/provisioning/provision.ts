@@ -10,8 +10,8 @@
 // (not provisioned: start again with the claim; a certificate created before the cut
 // was never activated and is harmless) or "thing" with its certificate and key
 // already written (provisioned). The claim is deleted only after the commit mark.
-import KeyValue, { type KeyValueStore } from "embedded:storage/key-value";
-import System from "embedded:io/system";
+import KeyValue, { type Storage } from "embedded:storage/key-value";
+import { deviceTimers } from "../timer/timers";
 import { MQTTClient } from "../mqtt/client";
 import { ProvisioningMachine, type Action, type Failure, type Identity } from "./machine";
 import { CERT_LABELS, isPem, isValidThingName, KEY_LABELS, MAX_PEM_CHARS } from "./messages";
@@ -71,15 +71,17 @@ export class ProvisioningError extends Error {
     );
   }
 }
+// `name` on the prototype: `this.name = ...` throws where Error.prototype is frozen (Moddable).
+Object.defineProperty(ProvisioningError.prototype, "name", { value: "ProvisioningError", configurable: true, writable: true });
 
-function open(path: string): KeyValueStore {
+function open(path: string): Storage {
   return KeyValue.open({ path, format: "string" });
 }
-function readString(kv: KeyValueStore, key: string): string | undefined {
+function readString(kv: Storage, key: string): string | undefined {
   const v = kv.read(key);
   return typeof v === "string" ? v : undefined;
 }
-function checkedWrite(kv: KeyValueStore, key: string, value: string): void {
+function checkedWrite(kv: Storage, key: string, value: string): void {
   if (value.length > MAX_PEM_CHARS) throw new RangeError(`${key}: ${value.length} chars exceed the NVS string limit (${MAX_PEM_CHARS})`);
   kv.write(key, value);
 }
@@ -134,7 +136,7 @@ function commit(path: string, id: Identity): void {
   }
 }
 
-function forgetClaim(kv: KeyValueStore): void {
+function forgetClaim(kv: Storage): void {
   if (kv.read(KEYS.claimCert) !== undefined) kv.delete(KEYS.claimCert);
   if (kv.read(KEYS.claimKey) !== undefined) kv.delete(KEYS.claimKey);
   if (kv.read(KEYS.fails) !== undefined) kv.delete(KEYS.fails);
@@ -206,10 +208,10 @@ export function provision(o: ProvisionOptions): Promise<ProvisionResult> {
   return new Promise<ProvisionResult>((resolve, reject) => {
     let finished = false;
     let client: MQTTClient | undefined;
-    const deadline = System.setTimeout(() => run(machine.timeout()), o.timeoutMs ?? 30_000);
+    const deadline = deviceTimers.setTimeout(() => run(machine.timeout()), o.timeoutMs ?? 30_000);
     const end = () => {
       finished = true;
-      System.clearTimeout(deadline);
+      deviceTimers.clearTimeout(deadline);
       const c = client;
       client = undefined;
       c?.close();

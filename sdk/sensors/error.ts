@@ -16,7 +16,8 @@ export class SensorError extends Error {
   readonly code: SensorErrorCode;
   constructor(code: SensorErrorCode, message: string) {
     super(`${code}: ${message}`);
-    this.name = "SensorError";
     this.code = code;
   }
 }
+// `name` on the prototype: `this.name = ...` throws where Error.prototype is frozen (Moddable).
+Object.defineProperty(SensorError.prototype, "name", { value: "SensorError", configurable: true, writable: true });

@@ -12,14 +12,11 @@
 //    with that token settles it; no answer within timeoutMs rejects it.
 // Hostile input (bad JSON, wrong types, oversized, too deep, unknown fields,
 // old versions) is ignored with a trace() line; no callback throws.
-import System from "embedded:io/system";
+import { deviceTimers, type Timers } from "../timer/timers";
 import type { MqttConnection, QoS } from "../mqtt/types";
 import { computeDelta, isObject, JsonObject, JsonRefused, parseObject } from "./json";
 
-export interface Timers {
-  setTimeout(callback: () => void, ms: number): number;
-  clearTimeout(id: number | undefined): void;
-}
+export type { Timers };
 
 export interface ShadowOptions {
   thingName: string;
@@ -33,7 +30,7 @@ export interface ShadowOptions {
   maxDepth?: number;
   /** QoS of subscriptions and requests (default 1). */
   qos?: 0 | 1;
-  /** Default: System.setTimeout/clearTimeout from embedded:io/system. */
+  /** Default: Moddable's `timer` module (../timer/timers). */
   timers?: Timers;
   /** Log sink (default trace). */
   log?(line: string): void;
@@ -44,10 +41,11 @@ export class ShadowError extends Error {
   readonly code: number | string;
   constructor(code: number | string, message: string) {
     super(message);
-    this.name = "ShadowError";
     this.code = code;
   }
 }
+// `name` on the prototype: `this.name = ...` throws where Error.prototype is frozen (Moddable).
+Object.defineProperty(ShadowError.prototype, "name", { value: "ShadowError", configurable: true, writable: true });
 
 export interface ShadowDocument {
   state: { desired?: JsonObject; reported?: JsonObject; delta?: JsonObject };
@@ -64,7 +62,7 @@ export type RootDeltaHandler = (delta: JsonObject) => JsonObject | undefined | v
 interface Pending {
   resolve(doc: JsonObject): void;
   reject(e: ShadowError): void;
-  timer: number;
+  timer: unknown;
 }
 
 const OPS = ["get", "update"] as const;
@@ -108,7 +106,7 @@ export class ShadowClient {
     this.thingName = options.thingName;
     this.shadowName = name;
     this.prefix = `$aws/things/${options.thingName}/shadow${name ? `/name/${name}` : ""}`;
-    this.timers = options.timers || System;
+    this.timers = options.timers || deviceTimers;
     this.timeoutMs = options.timeoutMs ?? 10000;
     this.maxBytes = options.maxDocumentBytes ?? 8192;
     this.maxDepth = options.maxDepth ?? 10;

@@ -2,6 +2,8 @@
 // checked before decoding and a nesting limit checked by a byte scan before
 // JSON.parse, so hostile input can neither exhaust the heap nor the stack.
 
+import { utf8Decode, utf8Encode } from "../text/utf8";
+
 export type JsonObject = Record<string, unknown>;
 
 export const isObject = (v: unknown): v is JsonObject => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -10,16 +12,15 @@ export const isObject = (v: unknown): v is JsonObject => typeof v === "object" &
 export class JsonRefused extends Error {
   constructor(message: string) {
     super(message);
-    this.name = "JsonRefused";
   }
 }
+// `name` on the prototype: `this.name = ...` throws where Error.prototype is frozen (Moddable).
+Object.defineProperty(JsonRefused.prototype, "name", { value: "JsonRefused", configurable: true, writable: true });
 
-const decoder = new TextDecoder();
-const encoder = new TextEncoder();
 
 /** Parses a JSON payload of at most maxBytes bytes and maxDepth nesting; throws JsonRefused. */
 export function parseBounded(payload: ArrayBuffer | Uint8Array | string, maxBytes: number, maxDepth: number): unknown {
-  const bytes = typeof payload === "string" ? encoder.encode(payload) : payload instanceof Uint8Array ? payload : new Uint8Array(payload);
+  const bytes = typeof payload === "string" ? encodeText(payload) : payload instanceof Uint8Array ? payload : new Uint8Array(payload);
   if (bytes.length > maxBytes) throw new JsonRefused(`document of ${bytes.length} bytes exceeds ${maxBytes}`);
   if (bytes.length === 0) throw new JsonRefused("empty document");
   let depth = 0;
@@ -34,8 +35,14 @@ export function parseBounded(payload: ArrayBuffer | Uint8Array | string, maxByte
       if (++depth > maxDepth) throw new JsonRefused(`document nests deeper than ${maxDepth}`);
     } else if (c === 0x7d || c === 0x5d) depth--;
   }
+  let text: string;
   try {
-    return JSON.parse(decoder.decode(bytes));
+    text = utf8Decode(bytes, 0, bytes.length);
+  } catch {
+    throw new JsonRefused("document is not UTF-8");
+  }
+  try {
+    return JSON.parse(text);
   } catch (e) {
     throw new JsonRefused(`invalid JSON (${(e as Error).message})`);
   }
@@ -48,9 +55,12 @@ export function parseObject(payload: ArrayBuffer | Uint8Array | string, maxBytes
   return v;
 }
 
-/** UTF-8 length of a string. */
-export function byteLength(s: string): number {
-  return encoder.encode(s).length;
+function encodeText(s: string): Uint8Array {
+  try {
+    return utf8Encode(s);
+  } catch {
+    throw new JsonRefused("document is not well-formed text");
+  }
 }
 
 export function deepEqual(a: unknown, b: unknown): boolean {

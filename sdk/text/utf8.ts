@@ -17,6 +17,8 @@ export class Utf8Error extends Error {
     super(`UTF-8 ${problem} at ${at}`);
   }
 }
+// `name` on the prototype: `this.name = ...` throws where Error.prototype is frozen (Moddable).
+Object.defineProperty(Utf8Error.prototype, "name", { value: "Utf8Error", configurable: true, writable: true });
 
 // Most strings on the wire (topics, ids, JSON keys) are ASCII: a native regular
 // expression tells, and then the length is the string's length.
@@ -43,13 +45,23 @@ export function utf8Length(s: string, rejectNul = false): number {
   return n;
 }
 
-// The engine's encoder writes in place when it has encodeInto (XS, Node, browsers).
-const encoder: TextEncoder | undefined = typeof TextEncoder === "function" ? new TextEncoder() : undefined;
-const encodeInto = typeof encoder?.encodeInto === "function";
+// No TextEncoder/TextDecoder: Moddable has no such globals (only the modules
+// text/encoder and text/decoder, which an app would have to include). XS's own
+// UTF-8 built-ins do the native part instead: ArrayBuffer.fromString and
+// String.fromArrayBuffer (xs/sources/xsDataView.c, xs/sources/xsString.c,
+// typed in xs/includes/xs.d.ts), present on every Moddable build and in the
+// virtual ESP32's engine; other engines (Node, Espruino) use the loops below.
+const xsFromString = (ArrayBuffer as { fromString?: (s: string) => ArrayBuffer }).fromString;
+const xsToString = (String as { fromArrayBuffer?: (b: ArrayBufferLike, offset?: number, length?: number) => string }).fromArrayBuffer;
 
 /** Writes `s` (already measured by utf8Length: no lone surrogate) at `at`; returns the next offset. */
 export function utf8Write(s: string, out: Uint8Array, at: number): number {
-  if (encodeInto) return at + encoder!.encodeInto!(s, out.subarray(at)).written;
+  if (xsFromString && s.length > 8) {
+    // XS keeps strings as UTF-8 (U+0000 as C0 80, which fromString turns back into 00).
+    const bytes = new Uint8Array(xsFromString(s));
+    out.set(bytes, at);
+    return at + bytes.length;
+  }
   const len = s.length;
   for (let i = 0; i < len; i++) {
     let c = s.charCodeAt(i);
@@ -81,33 +93,53 @@ function ascii(b: Uint8Array, from: number, to: number): string {
   return s;
 }
 
-// The engine's own strict decoder when it has one (XS, Node, browsers): the same
-// rules (WHATWG fatal mode is RFC 3629 strict), natively, at a fraction of the
-// cost of a loop in JS. ignoreBOM keeps a leading U+FEFF, as MQTT requires.
-// Engines without one (Espruino) use the loop below, which also pinpoints
-// what is wrong when the native decoder refuses.
-const native: TextDecoder | undefined = (() => {
-  try {
-    return typeof TextDecoder === "function" ? new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }) : undefined;
-  } catch {
-    return undefined;
-  }
-})();
-
 /** Decodes bytes [from, to) strictly. Throws Utf8Error on anything invalid. */
 export function utf8Decode(b: Uint8Array, from: number, to: number, rejectNul = false): string {
-  if (native) {
-    let s: string | undefined;
-    try {
-      s = native.decode(b.subarray(from, to));
-    } catch {
-      s = undefined;
-    }
-    if (s !== undefined && (!rejectNul || s.indexOf("\u0000") < 0)) return s;
-    decodeLoop(b, from, to, rejectNul); // throws the precise problem
-    throw new Utf8Error("lead", from, b[from]); // the two decoders disagree: refuse
+  // XS's String.fromArrayBuffer checks only the sequence structure (not overlong
+  // forms, surrogates or the range): the bytes are checked here first.
+  if (xsToString && to - from > 8) {
+    check(b, from, to, rejectNul);
+    return xsToString(b.buffer, b.byteOffset + from, to - from);
   }
   return decodeLoop(b, from, to, rejectNul);
+}
+
+/** Throws the Utf8Error decodeLoop would throw, without building the string. */
+function check(b: Uint8Array, from: number, to: number, rejectNul: boolean): void {
+  for (let i = from; i < to; ) {
+    const c = b[i];
+    if (c >= 0x80) i = sequence(b, i, to, c);
+    else if (c === 0 && rejectNul) throw new Utf8Error("nul", i);
+    else i++;
+  }
+}
+
+/** Checks the multi-byte sequence whose lead byte `c` is at `i`; returns its code point in `cp` and the next index. */
+let cp = 0;
+function sequence(b: Uint8Array, i: number, to: number, c: number): number {
+  let need = 3;
+  let v = c & 0x07;
+  let min = 0x10000;
+  if (c >= 0xc2 && c <= 0xdf) {
+    need = 1;
+    v = c & 0x1f;
+    min = 0x80;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    need = 2;
+    v = c & 0x0f;
+    min = 0x800;
+  } else if (c < 0xf0 || c > 0xf4) throw new Utf8Error("lead", i, c);
+  if (i + need >= to) throw new Utf8Error("truncated", i, c);
+  for (let k = 1; k <= need; k++) {
+    const d = b[i + k];
+    if ((d & 0xc0) !== 0x80) throw new Utf8Error("continuation", i + k, d);
+    v = (v << 6) | (d & 0x3f);
+  }
+  if (v < min) throw new Utf8Error("overlong", i, c);
+  if (v > 0x10ffff) throw new Utf8Error("range", i, c);
+  if (v >= 0xd800 && v <= 0xdfff) throw new Utf8Error("surrogate", i, c);
+  cp = v;
+  return i + need + 1;
 }
 
 function decodeLoop(b: Uint8Array, from: number, to: number, rejectNul: boolean): string {
@@ -123,32 +155,11 @@ function decodeLoop(b: Uint8Array, from: number, to: number, rejectNul: boolean)
       units.push(c);
       i++;
     } else {
-      let need = 3;
-      let cp = c & 0x07;
-      let min = 0x10000;
-      if (c >= 0xc2 && c <= 0xdf) {
-        need = 1;
-        cp = c & 0x1f;
-        min = 0x80;
-      } else if (c >= 0xe0 && c <= 0xef) {
-        need = 2;
-        cp = c & 0x0f;
-        min = 0x800;
-      } else if (c < 0xf0 || c > 0xf4) throw new Utf8Error("lead", i, c);
-      if (i + need >= to) throw new Utf8Error("truncated", i, c);
-      for (let k = 1; k <= need; k++) {
-        const d = b[i + k];
-        if ((d & 0xc0) !== 0x80) throw new Utf8Error("continuation", i + k, d);
-        cp = (cp << 6) | (d & 0x3f);
-      }
-      if (cp < min) throw new Utf8Error("overlong", i, c);
-      if (cp > 0x10ffff) throw new Utf8Error("range", i, c);
-      if (cp >= 0xd800 && cp <= 0xdfff) throw new Utf8Error("surrogate", i, c);
+      i = sequence(b, i, to, c);
       if (cp >= 0x10000) {
-        cp -= 0x10000;
-        units.push(0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
+        const u = cp - 0x10000;
+        units.push(0xd800 + (u >> 10), 0xdc00 + (u & 0x3ff));
       } else units.push(cp);
-      i += need + 1;
     }
     if (units.length >= RUN) {
       s += String.fromCharCode.apply(null, units);
@@ -156,4 +167,17 @@ function decodeLoop(b: Uint8Array, from: number, to: number, rejectNul: boolean)
     }
   }
   return s + String.fromCharCode.apply(null, units);
+}
+
+/** `s` as UTF-8 bytes. Throws Utf8Error on a lone surrogate. */
+export function utf8Encode(s: string): Uint8Array {
+  const out = new Uint8Array(utf8Length(s));
+  utf8Write(s, out, 0);
+  return out;
+}
+
+/** All of `bytes`, decoded strictly. Throws Utf8Error on anything invalid. */
+export function utf8String(bytes: ArrayBufferLike | ArrayBufferView): string {
+  const b = ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
+  return utf8Decode(b, 0, b.length);
 }
