@@ -1,7 +1,7 @@
 // Module resolution hook for Node unit tests of sdk/shadow and sdk/jobs: maps the
 // device specifiers they import to host stand-ins (tests inject timers and storage).
 const MAP = {
-  "embedded:io/system": "../../mqtt/shims/system.ts",
+  timer: "./timer.ts",
   "embedded:storage/key-value": "./kv.ts",
 };
 export async function resolve(specifier, context, next) {
