@@ -1,115 +1,138 @@
-// ECMA-419 I/O module specifiers, shaped as in Moddable's typings/embedded_io.
-// Only the members xsiot uses are declared.
+// ECMA-419 I/O specifiers with the shapes of Moddable SDK 8.2.3's typings
+// ($MODDABLE/typings/embedded_io/*.d.ts, named per block). See moddable.d.ts.
 
+// $MODDABLE/typings/embedded_io/_common.d.ts
 declare module "embedded:io/_common" {
   export type PinSpecifier = number;
   export type PortSpecifier = number;
-  export type Buffer = ArrayBuffer | ArrayBufferView;
 }
 
+// $MODDABLE/typings/embedded_io/system.d.ts. A typings name only: on the device
+// System is a global (moddable.d.ts); importing this specifier fails at boot.
+declare module "embedded:io/system" {
+  import Timer from "timer";
+  class System {
+    static deepSleep(us: number, mode: number): void;
+    static restart(): void;
+    static resolve(name: string, callback: (name: string, ip: string) => void): void;
+    static setTimeout: typeof Timer.set;
+    static clearTimeout: typeof Timer.clear;
+    static setInterval: typeof Timer.repeat;
+    static clearInterval: typeof Timer.clear;
+  }
+  export default System;
+}
+
+// $MODDABLE/typings/embedded_io/socket/tcp.d.ts
 declare module "embedded:io/socket/tcp" {
-  import type { Buffer } from "embedded:io/_common";
-  export type TCPOptions = ({ address: string } | { host: string }) & {
-    port: number;
+  export type Options = ((({ address: string } | { host: string }) & { port: number }) | { from: TCP }) & {
     nodelay?: boolean;
     onReadable?: (this: TCP, bytes: number) => void;
     onWritable?: (this: TCP, bytes: number) => void;
-    onError?: (this: TCP, message?: string) => void;
+    onError?: (this: TCP) => void;
     format?: "number" | "buffer";
-    target?: unknown;
+    target?: any;
   };
   export default class TCP {
-    constructor(options: TCPOptions);
+    constructor(options: Options);
     readonly remoteAddress: string | undefined;
     readonly remotePort: number | undefined;
-    read(byteLength?: number): ArrayBuffer | undefined;
-    /** Returns bytes the socket can accept now (0 when its buffer is full). */
-    write(value: Buffer): number;
+    read(byteLength?: number): number | ArrayBuffer;
+    read(buffer: ByteBuffer): void;
+    write(value: number | ByteBuffer): void;
     close(): void;
-    format: "number" | "buffer";
+    get format(): "number" | "buffer";
+    set format(value: "number" | "buffer");
   }
 }
 
+// $MODDABLE/typings/embedded_io/socket/tls.d.ts (the module itself exists only
+// through $MODDABLE/examples/io/tcp/tlssocket/manifest.json)
 declare module "embedded:io/socket/tcp/tls" {
-  import TCP, { TCPOptions } from "embedded:io/socket/tcp";
-  export type SecureOptions = {
-    /** PEM or DER of the CA that signs the server certificate. */
-    ca?: string | ArrayBuffer;
-    /** Client certificate and key for mutual TLS (PEM or DER). */
-    certificate?: string | ArrayBuffer;
-    key?: string | ArrayBuffer;
-    serverName?: string;
-    applicationLayerProtocolNegotiation?: string;
+  import { Options as TCPOptions } from "embedded:io/socket/tcp";
+  export type Options = TCPOptions & {
+    host: string;
+    secure: Record<string, any>;
   };
-  export type TLSOptions = TCPOptions & { host: string; secure: SecureOptions };
-  export default class TLSSocket extends TCP {
-    constructor(options: TLSOptions);
+  export default class TLSSocket {
+    constructor(options: Options);
+    close(): undefined;
+    read(count: number | ArrayBufferLike): undefined | ArrayBufferLike;
+    write(buffer: ArrayBufferLike): number;
+    set format(format: string);
+    get format(): string;
   }
 }
 
+// $MODDABLE/typings/embedded_io/analog.d.ts (no close(), no esp32 options in
+// the typing; the esp32 implementation has both: modules/io/analog/esp32/)
 declare module "embedded:io/analog" {
-  import type { PinSpecifier } from "embedded:io/_common";
-  export default class Analog {
-    constructor(options: { pin: PinSpecifier; resolution?: number; attenuation?: number });
-    /** Raw reading, 0 .. 2^resolution - 1. */
-    read(): number;
+  import { PinSpecifier } from "embedded:io/_common";
+  class Analog {
+    constructor(options: { pin: PinSpecifier; resolution?: number; onReadable?: (this: Analog) => void; format?: "number" });
     readonly resolution: number;
-    close(): void;
+    onReadable?: () => void;
+    read(): number;
+    get format(): "number";
+    set format(value: "number");
+    target?: any;
   }
+  export default Analog;
 }
 
+// $MODDABLE/typings/embedded_io/digital.d.ts
 declare module "embedded:io/digital" {
   import type { PinSpecifier } from "embedded:io/_common";
-  export default class Digital {
-    constructor(options: {
-      pin: PinSpecifier;
-      mode: number;
-      edge?: number;
-      onReadable?: (this: Digital) => void;
-    });
-    read(): 0 | 1;
-    write(value: 0 | 1): void;
-    close(): void;
+  type Edge = number;
+  type Mode =
+    | typeof Digital.Input
+    | typeof Digital.InputPullUp
+    | typeof Digital.InputPullDown
+    | typeof Digital.InputPullUpDown
+    | typeof Digital.Output
+    | typeof Digital.OutputOpenDrain
+    | typeof Digital.ActiveLow;
+  class Digital {
     static readonly Input: number;
     static readonly InputPullUp: number;
     static readonly InputPullDown: number;
     static readonly InputPullUpDown: number;
     static readonly Output: number;
     static readonly OutputOpenDrain: number;
-    static readonly Rising: number;
-    static readonly Falling: number;
+    static readonly ActiveLow: number;
+    static readonly Rising: Edge;
+    static readonly Falling: Edge;
+    constructor(
+      options: {
+        pin: PinSpecifier;
+        mode: Mode;
+        activeLow?: boolean;
+        initialValue?: 0 | 1;
+        format?: "number";
+        target?: any;
+      } & ({ onReadable: (this: Digital) => void; edge: Edge } | { edge?: Edge }),
+    );
+    write(value: 0 | 1): void;
+    read(): 0 | 1;
+    close(): void;
+    get format(): "number";
+    set format(value: "number");
   }
+  export default Digital;
 }
 
+// $MODDABLE/typings/embedded_io/i2c.d.ts (no close() in the typing; the esp32
+// implementation has it: modules/io/i2c/esp32/)
 declare module "embedded:io/i2c" {
-  import type { Buffer, PinSpecifier } from "embedded:io/_common";
-  export default class I2C {
-    constructor(options: { data: PinSpecifier; clock: PinSpecifier; hz: number; address: number; port?: number });
-    /** Reads byteLength bytes; throws when the device does not acknowledge. */
+  import { PinSpecifier, PortSpecifier } from "embedded:io/_common";
+  class I2C {
+    constructor(options: { data: PinSpecifier; clock: PinSpecifier; hz: number; address: number; port?: PortSpecifier; format?: "buffer"; target?: any });
+    readonly resolution: number;
+    write(value: ByteBuffer, stop?: boolean): void;
     read(byteLength: number, stop?: boolean): ArrayBuffer;
-    /** Writes bytes; throws when the device does not acknowledge. */
-    write(buffer: Buffer, stop?: boolean): void;
-    close(): void;
+    read(buffer: ByteBuffer, stop?: boolean): number;
+    get format(): "buffer";
+    set format(value: "buffer");
   }
-}
-
-declare module "embedded:io/system" {
-  export default class System {
-    static deepSleep(us: number, mode?: number): void;
-    static restart(): never;
-    static setTimeout(callback: () => void, ms: number): number;
-    static clearTimeout(id: number | undefined): void;
-    static setInterval(callback: () => void, ms: number): number;
-    static clearInterval(id: number | undefined): void;
-  }
-}
-
-declare module "embedded:RTC" {
-  export default class RTC {
-    constructor(options?: object);
-    /** Wall-clock milliseconds since the epoch. Settable (clock correction). */
-    time: number;
-    readonly valid: boolean;
-    close(): void;
-  }
+  export default I2C;
 }

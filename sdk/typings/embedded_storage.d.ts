@@ -1,52 +1,76 @@
-// ECMA-419 storage specifiers and Moddable's update (OTA) module.
+// ECMA-419 storage and Moddable's update module with the shapes of Moddable
+// SDK 8.2.3's typings ($MODDABLE/typings/embedded/..., named per block). See moddable.d.ts.
 
+// $MODDABLE/typings/embedded/storage/key-value.d.ts (read() returns undefined
+// at run time when the key is absent, although the typing does not say so)
 declare module "embedded:storage/key-value" {
-  export type KeyValueFormat = "string" | "buffer";
-  export interface KeyValueStore {
-    /** Returns undefined when the key is absent. */
-    read(key: string): string | ArrayBuffer | undefined;
-    write(key: string, value: string | ArrayBuffer | ArrayBufferView): void;
+  export interface StorageOpenOptions {
+    format?: StorageFormat;
+    path: string;
+    mode?: "r" | "r+";
+  }
+  export type StorageFormat = "buffer" | "string" | "uint8" | "int8" | "uint16" | "int16" | "uint32" | "int32" | "uint64" | "int64";
+  export class Storage {
+    close(): void;
     delete(key: string): void;
-    close(): void;
+    read(key: string): ArrayBuffer | string | number | bigint;
+    read(key: string, buffer: ByteBuffer): number;
+    write(key: string, value: ByteBuffer | string | number | bigint): void;
+    [Symbol.iterator](): IterableIterator<string>;
+    format: StorageFormat;
   }
-  const KeyValue: {
-    open(options: { path: string; format?: KeyValueFormat }): KeyValueStore;
+  const KeyValueStorage: {
+    open(options: StorageOpenOptions): Storage;
   };
-  export default KeyValue;
+  export default KeyValueStorage;
 }
 
+// $MODDABLE/typings/embedded/storage/flash.d.ts
 declare module "embedded:storage/flash" {
-  export interface FlashPartition {
-    read(byteLength: number, byteOffset: number): ArrayBuffer;
-    write(buffer: ArrayBuffer | ArrayBufferView, byteOffset: number): void;
-    eraseBlock(block: number): void;
-    status(): { size: number; blockLength: number };
-    close(): void;
+  export interface FlashOpenOptions {
+    path: string;
+    mode?: "r" | "r+";
   }
-  const Flash: {
-    open(options: { path: string }): FlashPartition;
+  export interface FlashStatus {
+    size: number;
+    blockLength: number;
+    blocks: number;
+    writeAlign: number;
+    eraseValue: number;
+  }
+  export class Flash {
+    close(): void;
+    eraseBlock(start: number, end?: number): void;
+    read(byteLength: number, byteOffset: number): ArrayBuffer;
+    read(buffer: ByteBuffer, byteOffset: number): number;
+    write(buffer: ByteBuffer, byteOffset: number): void;
+    status(): FlashStatus;
+    format: "buffer";
+  }
+  const FlashStorage: {
+    open(options: FlashOpenOptions): Flash;
+    [Symbol.iterator](): IterableIterator<string>;
   };
-  export default Flash;
+  export default FlashStorage;
 }
 
+// $MODDABLE/typings/embedded/update.d.ts
 declare module "embedded:update" {
-  /**
-   * Writes a new application image to the inactive OTA partition.
-   * complete() makes it the boot partition (in pending-verify state); nothing
-   * changes for the running image until restart.
-   */
-  export interface UpdateSession {
-    readonly partition: string;
-    write(bytes: ArrayBuffer | ArrayBufferView, byteOffset?: number): void;
-    /** Reads back what was written (to hash or resume). */
-    read(byteLength: number, byteOffset: number): ArrayBuffer;
-    complete(): void;
-    /** Abandons the image: the partition is freed and never booted. */
-    cancel(): void;
+  import type { Flash } from "embedded:storage/flash";
+  export interface UpdateOpenOptions {
+    partition: Flash;
+    mode?: "a" | "w";
+    byteLength?: number;
+  }
+  export interface Updater {
     close(): void;
+    complete(): void;
+    write(bytes: ByteBuffer): void;
+    write(bytes: ByteBuffer, byteOffset: number): void;
+    format: "buffer";
   }
   const Update: {
-    open(options: { partition?: string; byteLength: number; mode?: "w" | "r+" }): UpdateSession;
+    open(options: UpdateOpenOptions): Updater;
   };
   export default Update;
 }

@@ -1,39 +1,97 @@
-// Moddable's own modules used by xsiot: timer, crypt (Digest), ecdsa.
+// Repo-side declarations of the Moddable SDK 8.2.3 modules and globals that
+// device code uses, with the shapes of Moddable's own typings (each block names
+// the file it matches). tsconfig.json and tsconfig.device.json read these;
+// mcconfig's own tsc never does: it reads Moddable's typings (see README, "Use
+// the SDK in a Moddable app"). Declare only what Moddable declares: code that
+// type-checks here must type-check there (npm run check:moddable proves it).
 
+// $MODDABLE/xs/includes/xs.d.ts
+interface ByteBufferTypes extends ArrayBufferTypes {
+  Uint8Array: Uint8Array;
+  Uint8ClampedArray: Uint8ClampedArray;
+  Int8Array: Int8Array;
+  DataView: DataView;
+}
+type ByteBuffer = ByteBufferTypes[keyof ByteBufferTypes];
+/** Moddable's debug output (xsbug / serial console). */
+declare function trace(...values: unknown[]): void;
+
+// $MODDABLE/typings/global.d.ts (System is set up by the preloaded "system"
+// module: $MODDABLE/modules/io/system/system.js on esp32)
+declare var System: typeof import("embedded:io/system").default;
+
+// $MODDABLE/typings/timer.d.ts
 declare module "timer" {
-  export type TimerID = number;
-  const Timer: {
-    set(callback: (id: TimerID) => void, delay?: number, repeat?: number): TimerID;
-    repeat(callback: (id: TimerID) => void, interval: number): TimerID;
-    schedule(id: TimerID, delay?: number, repeat?: number): void;
-    clear(id: TimerID | undefined): void;
-    delay(ms: number): void;
-  };
-  export default Timer;
+  export type TimerCallback = (timer: Timer) => void;
+  class Timer {
+    private constructor();
+    static set: (callback: TimerCallback, interval?: number, repeat?: number) => Timer;
+    static repeat: (callback: TimerCallback, interval: number) => Timer;
+    static schedule: (timer: Timer, interval?: number, repeat?: number) => void;
+    static clear: (timer: Timer | undefined | null) => void;
+    static delay: (milliseconds: number) => void;
+    private brand: boolean;
+  }
+  export { Timer as default };
 }
 
+// $MODDABLE/typings/crypt.d.ts
 declare module "crypt" {
+  type DigestType = "MD5" | "SHA1" | "SHA224" | "SHA256" | "SHA384" | "SHA512";
   export class Digest {
-    constructor(algorithm: "SHA1" | "SHA256" | "SHA512" | "MD5");
-    write(data: ArrayBuffer | ArrayBufferView | string): void;
+    constructor(type: DigestType);
+    write(message: string | ArrayBuffer): void;
     close(): ArrayBuffer;
     reset(): void;
+    get blockSize(): number;
+    get outputSize(): number;
+    update(message: string | ArrayBuffer): void;
   }
 }
 
-declare module "ecdsa" {
-  /**
-   * ECDSA verification on P-256. The key is the uncompressed public point
-   * (65 bytes, 0x04 || X || Y); the signature is DER (as AWS OTA sends it).
-   */
-  export default class ECDSA {
-    constructor(publicKey: ArrayBuffer, curve: "P-256");
-    verify(digest: ArrayBuffer, derSignature: ArrayBuffer): boolean;
-  }
-}
-
+// $MODDABLE/typings/mc/config.d.ts
 declare module "mc/config" {
-  /** The manifest's "config" section (and, in the virtual ESP32, per-device settings). */
-  const config: Record<string, unknown>;
-  export default config;
+  var Config: { file: { root: string } } & Record<string, any>;
+  export { Config as default };
+}
+
+// $MODDABLE/typings/text/encoder.d.ts and decoder.d.ts: modules, not globals
+// (an app includes $MODDABLE/modules/data/text/encoder and decoder manifests
+// to have them; the SDK itself uses sdk/text/utf8.ts instead)
+declare module "text/encoder" {
+  interface TextEncoderEncodeIntoResult {
+    read: number;
+    written: number;
+  }
+  interface TextEncoder {
+    encode(input: string): Uint8Array;
+    encodeInto(source: string, destination: Uint8Array): TextEncoderEncodeIntoResult;
+  }
+  const TextEncoder: {
+    prototype: TextEncoder;
+    new (): TextEncoder;
+  };
+  export { TextEncoder as default };
+}
+declare module "text/decoder" {
+  interface TextDecoderOptions {
+    fatal?: boolean;
+    ignoreBOM?: boolean;
+  }
+  interface TextDecodeOptions {
+    stream?: boolean;
+  }
+  interface TextDecoderCommon {
+    readonly encoding: string;
+    readonly fatal: boolean;
+    readonly ignoreBOM: boolean;
+  }
+  interface TextDecoder extends TextDecoderCommon {
+    decode(input?: Uint8Array | ArrayBufferLike, options?: TextDecodeOptions): string;
+  }
+  const TextDecoder: {
+    prototype: TextDecoder;
+    new (label?: "utf-8", options?: TextDecoderOptions): TextDecoder;
+  };
+  export { TextDecoder as default };
 }
