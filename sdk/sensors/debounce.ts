@@ -1,5 +1,6 @@
 import { SensorError } from "./error";
 import type { WakeSource } from "./wake";
+import type { Timers } from "../timer/timers";
 
 /** What DebouncedInput needs of an `embedded:io/digital` instance. */
 export interface DigitalLike {
@@ -17,11 +18,8 @@ export interface DigitalClass {
   readonly Falling: number;
 }
 
-/** `System.setTimeout/clearTimeout` from `embedded:io/system`, or a fake clock in tests. */
-export interface TimerLike {
-  setTimeout(callback: () => void, ms: number): number;
-  clearTimeout(id: number | undefined): void;
-}
+/** One-shot timers: `deviceTimers` (Moddable's `timer` module) on the device, a fake clock in tests. */
+export type TimerLike = Timers;
 
 export type Edge = "rising" | "falling";
 
@@ -53,7 +51,7 @@ export class DebouncedInput {
   private readonly onEdge?: (level: 0 | 1, edge: Edge) => void;
   private readonly wake?: 0 | 1;
   private stable: 0 | 1;
-  private timer: number | undefined;
+  private timer: unknown;
   private closed = false;
 
   constructor(o: DebouncedInputOptions) {

@@ -3,7 +3,7 @@ import { SensorError } from "./error";
 /** What the drivers need of an `embedded:io/i2c` instance (inject a fake in tests). */
 export interface I2CLike {
   read(byteLength: number, stop?: boolean): ArrayBuffer;
-  write(buffer: ArrayBuffer | ArrayBufferView, stop?: boolean): void;
+  write(buffer: Uint8Array, stop?: boolean): void;
   close(): void;
 }
 
@@ -30,7 +30,12 @@ export function i2cRead(dev: I2CLike, n: number, what: string): Uint8Array {
   return new Uint8Array(buf);
 }
 
-/** Register read: write the register address without stop, then read n bytes. */
+/**
+ * Register read: write the register address without stop, then read n bytes.
+ * (Moddable 8.2.3's esp32 I2C wrapper, modules/io/i2c/_i2c.js, passes only the
+ * buffer or count to the native, so the stop flag has no effect there: the chip
+ * sees a stop, then a start. SHT3x and BME280 accept both.)
+ */
 export function i2cReadRegister(dev: I2CLike, reg: number, n: number, what: string): Uint8Array {
   i2cWrite(dev, Uint8Array.of(reg), what, false);
   return i2cRead(dev, n, what);

@@ -7,9 +7,10 @@ export function kvChunkStore(path: string): ChunkStore & { close(): void } {
   const kv = KeyValue.open({ path, format: "buffer" });
   return {
     read(key: string): Uint8Array | undefined {
-      const v = kv.read(key);
-      if (v === undefined) return undefined;
-      return typeof v === "string" ? new TextEncoder().encode(v) : new Uint8Array(v);
+      // format "buffer": an ArrayBuffer, or undefined when the key is absent
+      // (modules/io/storage/esp32/storage-esp32.c reads NVS blobs as ArrayBuffers).
+      const v: unknown = kv.read(key);
+      return v instanceof ArrayBuffer ? new Uint8Array(v) : undefined;
     },
     write(key: string, bytes: Uint8Array): void {
       kv.write(key, bytes);
