@@ -79,6 +79,14 @@ interface PinWatch {
   level: number;
 }
 
+export interface DeviceMeters {
+  compute: number;
+  deliveries: number;
+  hostCalls: number;
+  hostCallUnits: number;
+  byOp: Record<string, { calls: number; units: number }>;
+}
+
 export interface DeviceSummary {
   name: string;
   boots: number;
@@ -130,6 +138,14 @@ export class VirtualDevice {
   private powerCutRequest: number | undefined;
 
   summary: DeviceSummary;
+  /**
+   * Cumulative engine meters of this device, for benches: XS compute units of
+   * completed deliveries, and the part of them the sim's own bridge spent in
+   * host calls (pack, issueCommand, unpack), in total and per operation. The
+   * chip's native calls cost nothing like it: subtract hostCallUnits to read a
+   * figure without the sim's per-call cost. Deterministic per delivery.
+   */
+  readonly meters: DeviceMeters = { compute: 0, deliveries: 0, hostCalls: 0, hostCallUnits: 0, byOp: {} };
 
   constructor(private readonly options: DeviceOptions) {
     this.name = options.name;
@@ -467,6 +483,17 @@ export class VirtualDevice {
       const { reply, meters } = await worker.deliver(new Uint8Array(this.pack({ ...message, t: this.epochNow + this.rtcOffset })));
       this.account(meters);
       const r = this.unpack(reply);
+      this.meters.deliveries++;
+      const b = r.bridge as { calls: number; units: number; ops: Record<string, [number, number]> } | undefined;
+      if (b) {
+        this.meters.hostCalls += b.calls;
+        this.meters.hostCallUnits += b.units;
+        for (const [op, [calls, units]] of Object.entries(b.ops)) {
+          const o = (this.meters.byOp[op] ??= { calls: 0, units: 0 });
+          o.calls += calls;
+          o.units += units;
+        }
+      }
       return r.result;
     } catch (e) {
       if (this.stop) return undefined; // the device slept, restarted or lost power during the delivery
@@ -488,6 +515,7 @@ export class VirtualDevice {
 
   private account(meters: Meters): void {
     this.summary.compute += meters.compute;
+    this.meters.compute += meters.compute;
     this.spend(this.awakeState(), (meters.compute * this.board.power.computeUnitNs.value) / 1e6);
   }
 

@@ -33,8 +33,31 @@
     if (buffer.byteLength > 4 + length) message.payload = buffer.slice(4 + length);
     return message;
   }
+  // The bridge's own cost: compute units spent per host call (packing, the
+  // synchronous issueCommand, unpacking), which the chip's native calls would
+  // not spend. Measured in the same run, reported with each delivery, so
+  // figures can be read with and without it (VirtualDevice.meters).
+  const metered = typeof resetMeter === "function" && typeof currentMeterLimit === "function";
+  function meterNow() {
+    const limit = currentMeterLimit();
+    const count = resetMeter(limit, 0);
+    resetMeter(limit, count);
+    return count;
+  }
+  let bridge = { calls: 0, units: 0, ops: {} };
   function host(message, payload) {
-    const reply = unpack(issueCommand(pack(message, payload)));
+    const before = metered ? meterNow() : 0;
+    let reply;
+    try {
+      reply = unpack(issueCommand(pack(message, payload)));
+    } finally {
+      const units = metered ? meterNow() - before : 0;
+      bridge.calls++;
+      bridge.units += units;
+      const op = (bridge.ops[message.op] ??= [0, 0]);
+      op[0]++;
+      op[1] += units;
+    }
     if (reply.t !== undefined) now = reply.t;
     if (reply.error !== undefined) {
       const E = reply.errorType === "TypeError" ? TypeError : reply.errorType === "RangeError" ? RangeError : Error;
@@ -540,7 +563,9 @@
     now = message.t;
     try {
       const result = deliver(message);
-      return pack({ ok: true, result: result === undefined ? null : result });
+      const spent = bridge;
+      bridge = { calls: 0, units: 0, ops: {} };
+      return pack({ ok: true, result: result === undefined ? null : result, bridge: spent });
     } catch (e) {
       // An uncaught exception is a panic, as on the chip: tell the host why, then abort.
       const stack = e && typeof e === "object" && "stack" in e ? String(e.stack) : "";
