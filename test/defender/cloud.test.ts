@@ -83,7 +83,7 @@ test("alarms: a flood of messages and a loop of refused publishes raise them; a 
     // Another thing's shadow, again and again: each publish refused, and the broker closes the connection.
     for (let i = 0; i < 8; i++) {
       const prober = await Device.connect(cloud.url, { clientId: "dd-prober" });
-      const closed = new Promise((r) => prober.client.once("close", r));
+      const closed = new Promise<void>((r) => prober.client.once("close", () => r()));
       prober.client.publish("$aws/things/dd-quiet/shadow/update", "{}", { qos: 1 });
       await closed;
       await prober.end();

@@ -6,7 +6,7 @@ import { MQTTClient } from "xsiot/mqtt/client";
 import { CommandHandler } from "xsiot/commands/handler";
 import { deepSleep } from "xsiot/native/esp32";
 
-const c = config as { port: number; thing: string; mqttVersion?: 4 | 5; sleepS?: number; host?: string };
+const c = config as unknown as { port: number; thing: string; mqttVersion?: 4 | 5; sleepS?: number; host?: string };
 trace("boot");
 
 const client = new MQTTClient({

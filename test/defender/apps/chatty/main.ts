@@ -6,7 +6,7 @@ import { MQTTClient } from "xsiot/mqtt/client";
 import { DefenderMetrics, type NetworkCounters } from "xsiot/defender/report";
 import { deepSleep } from "xsiot/native/esp32";
 
-const c = config as { port: number; thing: string; sleepS: number; messages: number; bytes: number; periodS: number };
+const c = config as unknown as { port: number; thing: string; sleepS: number; messages: number; bytes: number; periodS: number };
 const client = new MQTTClient({ host: "127.0.0.1", port: c.port, clientId: c.thing, version: 4, keepAlive: 60, session: { clean: true }, reconnect: false });
 const defender = new DefenderMetrics({ thingName: c.thing, periodS: c.periodS });
 const counters = (client as unknown as { counters: NetworkCounters }).counters;
