@@ -3,7 +3,10 @@
 // (Moddable 8.2.3 modules/piu/PC/Screen/lin/piuScreen.c: dlopen mc.so, dlsym
 // fxScreenLaunch, give it a txScreen from build/simulators/modules/screen.h),
 // minus GTK: the app's timers and sockets run on GLib's default main loop,
-// trace() prints to stdout. Exits 0 on SIGTERM/SIGINT, 2 when XS aborts.
+// trace() prints to stdout. Each line on stdin goes to the app as a string through
+// screen->invoke (build/simulators/modules/screen.c fxScreenInvoke calls the
+// global screen's onMessage). Exits 0 on SIGTERM/SIGINT or at the end of stdin,
+// 2 when XS aborts.
 //   cc -DmxLinux=1 -I$MODDABLE/build/simulators/modules host.c $(pkg-config --cflags --libs glib-2.0) -ldl
 //   xsiot-lin-host path/to/mc.so
 #include <dlfcn.h>
@@ -46,6 +49,22 @@ static void onStop(txScreen* screen) {
 	if (idleSource) g_source_remove(idleSource);
 	idleSource = 0;
 }
+static gboolean onInput(GIOChannel* channel, GIOCondition condition, gpointer data) {
+	txScreen* screen = data;
+	gchar* line = NULL;
+	gsize length = 0, end = 0;
+	GIOStatus status = g_io_channel_read_line(channel, &line, &length, &end, NULL);
+	if (status == G_IO_STATUS_NORMAL && line) {
+		line[end] = 0;
+		if (end && screen->invoke) (*screen->invoke)(screen, line, 0);
+		g_free(line);
+		return G_SOURCE_CONTINUE;
+	}
+	g_free(line);
+	if (status == G_IO_STATUS_AGAIN) return G_SOURCE_CONTINUE;
+	g_main_loop_quit(loop); // end of stdin
+	return G_SOURCE_REMOVE;
+}
 static gboolean onSignal(gpointer data) {
 	g_main_loop_quit(loop);
 	return G_SOURCE_REMOVE;
@@ -86,6 +105,8 @@ int main(int argc, char* argv[]) {
 		fprintf(stderr, "xsiot-lin-host: the app's machine was not created\n");
 		return 70;
 	}
+	GIOChannel* input = g_io_channel_unix_new(0);
+	g_io_add_watch(input, G_IO_IN | G_IO_HUP | G_IO_ERR, onInput, screen);
 	g_main_loop_run(loop);
 	if (screen->quit) (*screen->quit)(screen);
 	fflush(stdout);

@@ -174,7 +174,9 @@ export function linkedModules(tmpDir: string): LinkedModule[] {
 /** Static and literal dynamic import specifiers of an ES module. */
 export function importsOf(code: string): string[] {
   const specs: string[] = [];
-  const ast = acorn.parse(code, { ecmaVersion: "latest", sourceType: "module" }) as any;
+  // XS's host syntax (xs/sources/xsSyntaxical.c): `function f() @ "xs_f";`, `class C @ "xs_c_destructor" {`.
+  const js = code.replace(/@\s*"[^"]*"(\s*;)?/g, (_m, semi) => (semi ? "{}" : ""));
+  const ast = acorn.parse(js, { ecmaVersion: "latest", sourceType: "module" }) as any;
   const visit = (node: any) => {
     if (!node || typeof node.type !== "string") return;
     if ((node.type === "ImportDeclaration" || node.type === "ExportAllDeclaration" || node.type === "ExportNamedDeclaration") && node.source) specs.push(node.source.value);
