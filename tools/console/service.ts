@@ -116,7 +116,10 @@ export class ConsoleService implements CloudService {
       if (!Number.isFinite(t)) continue;
       const v = iv >= 0 && typeof row[iv] === "number" && Number.isFinite(row[iv]) ? (row[iv] as number) : null;
       const mv = ib >= 0 ? Number(row[ib]) || 0 : 0;
-      e.readings.push([t, v, mv]);
+      // One reading per instant: a resent message (QoS 1) replaces, not duplicates.
+      const at = e.readings.findIndex((r) => r[0] === t);
+      if (at >= 0) e.readings[at] = [t, v, mv];
+      else e.readings.push([t, v, mv]);
       added++;
     }
     e.readings.sort((a, b) => a[0] - b[0]);

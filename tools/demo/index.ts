@@ -130,6 +130,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
     const text = `${view.render()}\n\n${tryNext(cloud, o.dir, keyPath)}`;
     o.out(o.live ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
   };
+  if (!o.live) o.out(`${consoleLine(cloud)}\n\n`); // at once: the first snapshot comes in 5 s
   const timer = setInterval(draw, o.live ? 500 : 5000);
   const done = Promise.all(devices.map((d) => d.run(horizon))).then(() => undefined);
   let stopped = false;

@@ -64,6 +64,7 @@ function ago(t: number | null | undefined): string {
   return s < 60 ? `${s} s ago` : s < 3600 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
 }
 const volts = (mv: number | null | undefined) => (mv ? `${(mv / 1000).toFixed(2)} V` : "–");
+const dur = (ms: number) => (ms >= 7_200_000 ? `${(ms / 3_600_000).toFixed(1)} h` : `${(ms / 1000).toFixed(1)} s`);
 const years = (y: number | null | undefined) => (y == null ? "–" : `${y.toFixed(1)} y`);
 
 /** Calls fn at most once per `ms`, the last call winning. */
@@ -120,10 +121,10 @@ function fleetView(): View {
       const state = r.virtual ? r.virtual.state : r.connected == null ? "–" : r.connected ? "connected" : "offline";
       const conn = r.connected == null ? "" : `<span class="pill ${r.connected ? "on" : "off"}">${r.connected ? "online" : "offline"}</span> `;
       const reading = r.lastReading ? `${r.lastReading.value == null ? "–" : `${r.lastReading.value.toFixed(2)} °C`} <span class="muted">${fmtTime(r.lastReading.t).slice(11, 16)}</span>` : "–";
-      return `<tr class="link" data-thing="${esc(r.thingName)}"><td><a href="#/thing/${encodeURIComponent(r.thingName)}">${esc(r.thingName)}</a>${r.virtual ? ` <span class="muted">${esc(r.virtual.device)}</span>` : ""}</td>
-        <td class="state">${conn}${esc(state)}</td><td class="version">${esc(r.version ?? "–")}</td><td class="seen">${ago(r.lastSeen)}</td>
-        <td class="battery">${volts(r.batteryMv)}</td><td class="reading">${reading}</td><td class="readings hide-narrow">${r.readings}</td>
-        <td class="hide-narrow">${r.virtual?.nextWake ? fmtTime(r.virtual.nextWake).slice(11) : "–"}</td><td class="life">${years(r.virtual?.projectedYears)}</td></tr>`;
+      return `<tr class="link" data-thing="${esc(r.thingName)}"><td class="name" data-label="thing"><a href="#/thing/${encodeURIComponent(r.thingName)}">${esc(r.thingName)}</a>${r.virtual ? ` <span class="muted">${esc(r.virtual.device)}</span>` : ""}</td>
+        <td class="state" data-label="state">${conn}${esc(state)}</td><td class="version" data-label="version">${esc(r.version ?? "–")}</td><td class="seen" data-label="last seen">${ago(r.lastSeen)}</td>
+        <td class="battery" data-label="battery">${volts(r.batteryMv)}</td><td class="reading" data-label="last reading">${reading}</td><td class="readings hide-narrow" data-label="readings">${r.readings}</td>
+        <td class="hide-narrow" data-label="next wake">${r.virtual?.nextWake ? fmtTime(r.virtual.nextWake).slice(11) : "–"}</td><td class="life" data-label="projected life">${years(r.virtual?.projectedYears)}</td></tr>`;
     }).join("") + fleet.unprovisioned.map((v) => `<tr><td class="muted">${esc(v.device)} (provisioning)</td><td>${esc(v.state)}</td><td colspan="7"></td></tr>`).join("");
     $("#fleet-empty")!.hidden = rows.length + fleet.unprovisioned.length > 0;
   }
@@ -149,7 +150,9 @@ function thingView(name: string): View {
   <section class="card scroll"><h2>Certificate and provisioning</h2><div id="certs"></div></section>`;
   let plot: uPlot | undefined;
   let detail: ThingDetail | undefined;
-  let editorLoaded = false;
+  let alive = true;
+  /** The editor follows the shadow until the user types in it. */
+  let dirty = false;
   const textarea = $<HTMLTextAreaElement>("#desired")!;
   const expected = $<HTMLInputElement>("#expected-version")!;
   const result = $("#shadow-result")!;
@@ -158,8 +161,10 @@ function thingView(name: string): View {
     const s = detail?.shadow;
     textarea.value = JSON.stringify(s?.state.desired ?? {}, null, 2);
     expected.value = s ? String(s.version) : "";
-    editorLoaded = true;
+    dirty = false;
   }
+  textarea.addEventListener("input", () => (dirty = true));
+  expected.addEventListener("input", () => (dirty = true));
   $("#shadow-reload")!.addEventListener("click", () => { loadEditor(); result.innerHTML = ""; });
   $("#shadow-form")!.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -176,8 +181,8 @@ function thingView(name: string): View {
     try {
       const r = await api<{ version: number }>("POST", `/things/${encodeURIComponent(name)}/shadow`, body);
       result.innerHTML = `<div class="msg done">Accepted: the shadow is at version ${r.version}. The device applies it at its next uplink.</div>`;
+      dirty = false;
       await refresh();
-      expected.value = String(r.version);
     } catch (e) {
       const f = e as ApiFailure;
       if (f.status === 409) {
@@ -203,7 +208,7 @@ function thingView(name: string): View {
     plot = new uPlot({
       width: plotWidth(el), height: 260,
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: true }, v: { auto: true } },
+      scales: { x: { time: true }, V: { range: (_u, min, max) => [Math.floor((min - 0.05) * 10) / 10, Math.ceil((max + 0.05) * 10) / 10] } },
       series: [{}, { label: "temperature °C", stroke: "#d1495b", scale: "°C", spanGaps: true, points: { show: false } }, { label: "battery V", stroke: "#0b63c5", scale: "V", spanGaps: true, points: { show: false } }],
       axes: [{}, { scale: "°C", label: "°C" }, { scale: "V", label: "V", side: 1, grid: { show: false } }],
     }, data, el);
@@ -217,7 +222,7 @@ function thingView(name: string): View {
     $("#shadow-version")!.textContent = s ? `version ${s.version}` : "(none yet)";
     const block = (label: string, v: unknown, id: string) => `<h3 class="muted" style="font-size:.85rem;margin:.4rem 0 .2rem">${label}</h3><pre id="${id}">${esc(v === undefined ? "–" : JSON.stringify(v, null, 2))}</pre>`;
     $("#shadow-docs")!.innerHTML = block("desired", s?.state.desired, "shadow-desired") + block("reported", s?.state.reported, "shadow-reported") + block("delta (desired, not yet reported)", s?.state.delta, "shadow-delta");
-    if (!editorLoaded) loadEditor();
+    if (!dirty) loadEditor();
     const v = d.virtual;
     const last = d.telemetry[d.telemetry.length - 1];
     const items: [string, string][] = [
@@ -242,7 +247,9 @@ function thingView(name: string): View {
 
   async function refresh(): Promise<void> {
     try {
-      detail = await api<ThingDetail>("GET", `/console/things/${encodeURIComponent(name)}`);
+      const d = await api<ThingDetail>("GET", `/console/things/${encodeURIComponent(name)}`);
+      if (!alive) return;
+      detail = d;
       renderDetail();
     } catch (e) { showError(e); }
   }
@@ -253,7 +260,7 @@ function thingView(name: string): View {
     onChange: (c) => {
       if (c.thing !== name) return;
       if (c.kind === "telemetry" && detail && c.readings) {
-        detail.telemetry.push(...c.readings);
+        detail.telemetry = mergeReadings(detail.telemetry, c.readings);
         drawPlot();
       }
       later();
@@ -262,8 +269,16 @@ function thingView(name: string): View {
       const r = fleet?.things.find((t) => t.thingName === name);
       if (detail && r) { detail.lastSeen = r.lastSeen; detail.virtual = r.virtual; detail.connected = r.connected; }
     },
-    dispose: () => { window.removeEventListener("resize", onResize); plot?.destroy(); },
+    dispose: () => { alive = false; window.removeEventListener("resize", onResize); plot?.destroy(); },
   };
+}
+
+/** Readings by time, one per instant (uPlot needs ascending x; resent copies are dropped). */
+function mergeReadings(a: [number, number | null, number][], b: [number, number | null, number][]): [number, number | null, number][] {
+  const m = new Map<number, [number, number | null, number]>();
+  for (const r of a) m.set(r[0], r);
+  for (const r of b) m.set(r[0], r);
+  return [...m.values()].sort((x, y) => x[0] - y[0]);
 }
 
 // ------------------------------------------------------------------ jobs and OTA
@@ -366,11 +381,14 @@ function jobsView(): View {
       void refresh();
     } catch (e) { showError(e); b.disabled = false; }
   });
+  let alive = true;
   async function refresh(): Promise<void> {
     try {
       const { jobs } = await api<{ jobs: Job[] }>("GET", "/jobs");
+      if (!alive) return;
       const recent = jobs.slice().sort((a, b) => b.createdAt - a.createdAt).slice(0, 15);
       const details = await Promise.all(recent.map((j) => api<{ job: Job; executions: Execution[] }>("GET", `/jobs/${encodeURIComponent(j.jobId)}`)));
+      if (!alive) return;
       $("#jobs")!.innerHTML = details.map(({ job, executions }) => {
         const open = executions.some((e) => !TERMINAL.has(e.status));
         const rows = executions.map((e) => {
@@ -385,24 +403,26 @@ function jobsView(): View {
   }
   const later = throttle(() => void refresh(), 500);
   void refresh();
-  return { name: "jobs", onFleet: drawOtaThings, onChange: (c) => { if (c.kind === "job") later(); } };
+  return { name: "jobs", onFleet: drawOtaThings, onChange: (c) => { if (c.kind === "job") later(); }, dispose: () => { alive = false; } };
 }
 
 // ------------------------------------------------------------------ energy
 function energyView(): View {
-  main().innerHTML = `<h1>Energy</h1><p class="muted">Charge drawn per power state by each virtual ESP32 (from its board file's figures), and the battery life projected from the average current so far.</p>
+  main().innerHTML = `<h1>Energy</h1><style>#energy-cards{grid-template-columns:repeat(auto-fit,minmax(340px,1fr))}</style><p class="muted">Charge drawn per power state by each virtual ESP32 (from its board file's figures), and the battery life projected from the average current so far.</p>
   <div id="energy-cards" class="grid"></div><section class="card" style="margin-top:1rem"><h2>Projected battery life over virtual time</h2><div id="life-plot" class="plot"></div><p id="life-empty" class="muted">Projections start after 6 virtual hours.</p></section>`;
   const plots: uPlot[] = [];
   let lifePlot: uPlot | undefined;
+  let alive = true;
   const colors = ["#d1495b", "#0b63c5", "#2a9d8f", "#e9c46a", "#6a4c93", "#f4a261"];
   async function refresh(): Promise<void> {
     let devices: EnergyDevice[];
     try { ({ devices } = await api<{ devices: EnergyDevice[] }>("GET", "/console/energy")); } catch (e) { showError(e); return; }
+    if (!alive) return;
     const cards = $("#energy-cards")!;
     if (!devices.length) { cards.innerHTML = `<section class="card"><p class="muted">No virtual devices in this cloud process (energy is measured by the simulator: run <code>npm start</code> or <code>xsiot energy</code>).</p></section>`; return; }
     if (cards.children.length !== devices.length) {
       plots.splice(0).forEach((p) => p.destroy());
-      cards.innerHTML = devices.map((d, i) => `<section class="card"><h2>${esc(d.thing ?? d.device)} <span class="muted">${esc(d.device)}</span></h2><div id="e-plot-${i}" class="plot"></div><table id="e-table-${i}"></table></section>`).join("");
+      cards.innerHTML = devices.map((d, i) => `<section class="card"><h2>${esc(d.thing ?? d.device)} <span class="muted">${esc(d.device)}</span></h2><div id="e-plot-${i}" class="plot"></div><div class="scroll"><table id="e-table-${i}" class="compact"></table></div></section>`).join("");
     }
     devices.forEach((d, i) => {
       if (!d.energy) return;
@@ -414,14 +434,14 @@ function energyView(): View {
         plots[i] = new uPlot({
           width: plotWidth(el), height: 200, legend: { show: false }, cursor: { show: false },
           scales: { x: { time: false, range: [-0.6, states.length - 0.4] } },
-          axes: [{ values: (_u, ticks) => ticks.map((t) => states[t] ?? ""), splits: () => x, gap: 4, size: 40 }, { label: "mAh", size: 60 }],
+          axes: [{ values: (_u, ticks) => ticks.map((t) => states[t] ?? ""), splits: () => x, gap: 4, size: 64, rotate: -40 }, { label: "mAh", size: 60 }],
           series: [{}, { label: "mAh", fill: "#0b63c5aa", stroke: "#0b63c5", paths: uPlot.paths.bars!({ size: [0.6, 60] }), points: { show: false } }],
         }, [x, y], el);
       } else plots[i].setData([x, y]);
       const total = y.reduce((a, b) => a + b, 0);
-      $(`#e-table-${i}`)!.innerHTML = `<thead><tr><th>state</th><th>mAh</th><th>share</th><th>time</th></tr></thead><tbody>${states.map((s, k) => `<tr><td>${esc(s)}</td><td>${y[k].toFixed(4)}</td><td>${total ? ((100 * y[k]) / total).toFixed(1) : "0"}%</td><td>${(d.energy!.ms[s] / 1000).toFixed(1)} s</td></tr>`).join("")}
-        <tr><td><strong>total</strong></td><td><strong>${total.toFixed(4)}</strong></td><td></td><td>${(d.energy.durationMs / 3_600_000).toFixed(1)} h</td></tr>
-        <tr><td>average</td><td colspan="3">${d.averageUa == null ? "–" : `${d.averageUa.toFixed(1)} µA`} · projected life <strong class="life">${years(d.projectedYears)}</strong> on ${d.energy.batteryMah} mAh</td></tr></tbody>`;
+      $(`#e-table-${i}`)!.innerHTML = `<thead><tr><th>state</th><th>mAh</th><th>share</th><th>time</th></tr></thead><tbody>${states.map((s, k) => `<tr><td>${esc(s)}</td><td>${y[k].toFixed(4)}</td><td>${total ? ((100 * y[k]) / total).toFixed(1) : "0"}%</td><td>${dur(d.energy!.ms[s])}</td></tr>`).join("")}
+        <tr><td><strong>total</strong></td><td><strong>${total.toFixed(4)}</strong></td><td></td><td>${dur(d.energy.durationMs)}</td></tr>
+        <tr><td>average</td><td colspan="3" class="wrap">${d.averageUa == null ? "–" : `${d.averageUa.toFixed(1)} µA`} · projected life <strong class="life">${years(d.projectedYears)}</strong> on ${d.energy.batteryMah} mAh</td></tr></tbody>`;
     });
     // Life over time: one series per device on a shared time axis.
     const times = [...new Set(devices.flatMap((d) => d.life.map((p) => p[0])))].sort((a, b) => a - b);
@@ -442,7 +462,7 @@ function energyView(): View {
   }
   void refresh();
   const later = throttle(() => void refresh(), 2000);
-  return { name: "energy", onFleet: later, dispose: () => { plots.forEach((p) => p.destroy()); lifePlot?.destroy(); } };
+  return { name: "energy", onFleet: later, dispose: () => { alive = false; plots.forEach((p) => p.destroy()); lifePlot?.destroy(); } };
 }
 
 // ------------------------------------------------------------------ routing
