@@ -11,7 +11,7 @@ const root = new URL("../..", import.meta.url).pathname;
 
 test("xsiot demo: three provisioned nodes uplink; the view and the next commands are printed", () => {
   const dir = mkdtempSync(join(tmpdir(), "xsiot-demo-"));
-  const r = spawnSync(process.execPath, [join(root, "bin/xsiot.js"), "demo", "--speed", "0", "--duration", "7h", "--dir", dir], { cwd: root, encoding: "utf8", timeout: 120_000 });
+  const r = spawnSync(process.execPath, [join(root, "bin/xsiot.js"), "demo", "--speed", "0", "--duration", "7h", "--dir", dir, "--http-port", "0"], { cwd: root, encoding: "utf8", timeout: 120_000 });
   assert.equal(r.status, 0, r.stderr);
   const last = r.stdout.slice(r.stdout.lastIndexOf("virtual time"));
   for (const n of [1, 2, 3]) {
@@ -24,6 +24,8 @@ test("xsiot demo: three provisioned nodes uplink; the view and the next commands
     assert.ok(Number(cols[7]) >= 2, `uplinks at boot and at 6 h: ${row}`);
     assert.match(cols[10], /^\d+\.\d$/, "a battery projection");
   }
+  assert.match(r.stdout, /^web console: http:\/\/127\.0\.0\.1:\d+\/$/m, "the console URL, printed first and with every snapshot");
+  assert.ok(r.stdout.indexOf("web console:") < r.stdout.indexOf("virtual time"), "the URL comes before the first snapshot");
   assert.match(last, /npx xsiot shadow update sensor-SN-001/);
   assert.match(last, /npx xsiot ota publish/);
   assert.equal(r.stdout.includes("PRIVATE KEY"), false, "no key material in the output");

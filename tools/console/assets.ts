@@ -3,13 +3,18 @@
 // the page is asked for, then served from memory. Nothing is fetched from the net.
 import { readFileSync } from "node:fs";
 import { build } from "esbuild";
+import { gzipSync } from "node:zlib";
 
 const WEB = new URL("./web/", import.meta.url).pathname;
 
 export interface Asset {
   type: string;
   body: Buffer;
+  /** The same bytes gzipped, served to browsers that accept it. */
+  gzip: Buffer;
 }
+
+const asset = (type: string, body: Buffer): Asset => ({ type, body, gzip: gzipSync(body, { level: 9 }) });
 
 let bundle: Promise<Map<string, Asset>> | undefined;
 
@@ -27,10 +32,10 @@ async function make(): Promise<Map<string, Asset>> {
   });
   const files = new Map<string, Asset>();
   for (const f of out.outputFiles) {
-    if (f.path.endsWith(".js")) files.set("console.js", { type: "text/javascript; charset=utf-8", body: Buffer.from(f.contents) });
-    if (f.path.endsWith(".css")) files.set("console.css", { type: "text/css; charset=utf-8", body: Buffer.from(f.contents) });
+    if (f.path.endsWith(".js")) files.set("console.js", asset("text/javascript; charset=utf-8", Buffer.from(f.contents)));
+    if (f.path.endsWith(".css")) files.set("console.css", asset("text/css; charset=utf-8", Buffer.from(f.contents)));
   }
-  files.set("", { type: "text/html; charset=utf-8", body: readFileSync(WEB + "index.html") });
+  files.set("", asset("text/html; charset=utf-8", readFileSync(WEB + "index.html")));
   return files;
 }
 
@@ -49,5 +54,5 @@ export async function consoleAssets(path: string[]): Promise<Asset | undefined> 
 export async function bundleSizes(): Promise<Record<string, number>> {
   await consoleAssets([]);
   const m = await bundle!;
-  return Object.fromEntries([...m].map(([k, v]) => [k || "index.html", v.body.length]));
+  return Object.fromEntries([...m].flatMap(([k, v]) => [[k || "index.html", v.body.length], [`${k || "index.html"} gzipped`, v.gzip.length]]));
 }

@@ -298,8 +298,18 @@ export class ConsoleService implements CloudService {
     if (!this.web) return false;
     const asset = await consoleAssets(path);
     if (!asset) return false;
-    res.writeHead(200, { "content-type": asset.type, "cache-control": "no-cache", "content-length": asset.body.length, "x-content-type-options": "nosniff" });
-    res.end(asset.body);
+    const gz = /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? ""));
+    const body = gz ? asset.gzip : asset.body;
+    res.writeHead(200, {
+      "content-type": asset.type,
+      "cache-control": "no-cache",
+      "content-length": body.length,
+      "x-content-type-options": "nosniff",
+      "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+      vary: "accept-encoding",
+      ...(gz ? { "content-encoding": "gzip" } : {}),
+    });
+    res.end(body);
     return true;
   }
 }

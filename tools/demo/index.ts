@@ -48,14 +48,15 @@ export interface Demo {
 }
 
 /** The console's address as printed (with the token to sign in, when one is needed). */
-export function consoleLine(cloud: Cloud): string {
+export function consoleLine(cloud: Cloud, web = true): string {
+  if (!web) return `HTTP API: ${cloud.httpUrl} (web console off: --no-web)${cloud.token ? `, token ${cloud.token}` : ""}`;
   return `web console: ${cloud.httpUrl}/${cloud.token ? `   (sign in with token ${cloud.token})` : ""}`;
 }
 
-export function tryNext(cloud: Cloud, dir: string, keyPath: string): string {
+export function tryNext(cloud: Cloud, dir: string, keyPath: string, web = true): string {
   const d = dir === ".xsiot" ? "" : ` --dir ${dir}`;
   return [
-    consoleLine(cloud),
+    consoleLine(cloud, web),
     "",
     "try, in another terminal:",
     `  npx xsiot things list${d}`,
@@ -127,10 +128,10 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
   const keyPath = join(o.dir, "ota", KEY_FILES.key);
   const draw = () => {
     for (const d of devices) view.row(d.name).energy = d.energy.report(d.now);
-    const text = `${view.render()}\n\n${tryNext(cloud, o.dir, keyPath)}`;
+    const text = `${view.render()}\n\n${tryNext(cloud, o.dir, keyPath, o.web !== false)}`;
     o.out(o.live ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
   };
-  if (!o.live) o.out(`${consoleLine(cloud)}\n\n`); // at once: the first snapshot comes in 5 s
+  if (!o.live) o.out(`${consoleLine(cloud, o.web !== false)}\n\n`); // at once: the first snapshot comes in 5 s
   const timer = setInterval(draw, o.live ? 500 : 5000);
   const done = Promise.all(devices.map((d) => d.run(horizon))).then(() => undefined);
   let stopped = false;
