@@ -88,7 +88,7 @@ function loadSnapshot(): SleepState | undefined {
   const kv = KeyValue.open({ path: STATE_NS, format: "buffer" });
   try {
     const v = kv.read("s");
-    return v && typeof v !== "string" ? decodeState(new Uint8Array(v)) : undefined;
+    return v instanceof ArrayBuffer ? decodeState(new Uint8Array(v)) : undefined;
   } finally {
     kv.close();
   }

@@ -3,7 +3,7 @@
 // acknowledgement within the radio budget, close. Reports what was acknowledged:
 // the caller drops exactly that from the flash queue, so nothing unacknowledged
 // is ever lost and a retry resends with the same sequence numbers.
-import System from "embedded:io/system";
+import { deviceTimers } from "../timer/timers";
 import { MQTTClient } from "../mqtt/client";
 import type { MqttConnection } from "../mqtt/types";
 import { RECORD_SIZE, decodeReading, FLAG_ALARM, telemetryCbor, telemetryPayload, type Reading } from "./record";
@@ -74,7 +74,7 @@ export function uplink(req: UplinkRequest): Promise<UplinkResult> {
   let hookDone = !req.onSession;
   let settle: (r: UplinkResult) => void = () => {};
   const promise = new Promise<UplinkResult>((resolve) => (settle = resolve));
-  let timer: number | undefined;
+  let timer: unknown;
 
   const advance = () => {
     for (let i = 0; i < messages.length && ackedMsg[i]; i++) {
@@ -88,7 +88,7 @@ export function uplink(req: UplinkRequest): Promise<UplinkResult> {
   const finish = (ok: boolean, error?: string) => {
     if (done) return;
     done = true;
-    if (timer !== undefined) System.clearTimeout(timer);
+    if (timer !== undefined) deviceTimers.clearTimeout(timer);
     advance();
     result.ok = ok;
     if (error) result.error = error;
@@ -164,7 +164,7 @@ export function uplink(req: UplinkRequest): Promise<UplinkResult> {
       if (!done) finish(false, error ? error.message : "connection closed");
     },
   });
-  timer = System.setTimeout(() => finish(false, `radio budget of ${req.budgetMs} ms spent`), req.budgetMs);
+  timer = deviceTimers.setTimeout(() => finish(false, `radio budget of ${req.budgetMs} ms spent`), req.budgetMs);
 
   const cbor = req.format === "cbor";
   const topic = req.topic ?? `dt/${req.thing}/telemetry${cbor ? "/cbor" : ""}`;
