@@ -62,7 +62,7 @@ test("shadow and jobs over Mosquitto", { skip }, async () => {
   assert.equal(u.json.clientToken, "m1");
   assert.deepEqual((await delta).json.state, { fan: 2 });
   const bad = await dev.request("$aws/things/ext-1/shadow/update", "{x");
-  assert.equal(bad.json.code, 400);
+  assert.equal(bad.json.code, 400, JSON.stringify(bad));
 
   cloud!.registry.create("ext-1");
   await cloud!.jobs.createJob({ jobId: "ext-job", targets: ["ext-1"], document: { op: "reboot" } });

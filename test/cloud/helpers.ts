@@ -43,6 +43,12 @@ export class Device {
     await this.client.publishAsync(topic, typeof payload === "string" ? payload : JSON.stringify(payload), { qos: 1 });
     return answer;
   }
+  /** A round trip on this connection (SUBSCRIBE -> SUBACK, granted or refused). Anything the
+   * broker sent to this connection before it handled the SUBSCRIBE has arrived when this
+   * resolves (one TCP stream keeps order): "nothing arrived" checks wait on this, not a delay. */
+  async roundTrip(filter = "$xsiot/barrier"): Promise<void> {
+    await this.client.subscribeAsync(filter, { qos: 0 }).catch(() => undefined);
+  }
   async end(): Promise<void> {
     await this.client.endAsync(true);
   }

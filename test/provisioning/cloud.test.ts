@@ -6,7 +6,7 @@ import mqtt from "mqtt";
 import { createCsr, issueClaimCert, type IssuedFiles } from "../../tools/pki/index.ts";
 import type { Cloud } from "../../tools/cloud/index.ts";
 import type { ProvisioningService } from "../../tools/cloud/provisioning.ts";
-import { Device, tempDir, testCloud, sleep } from "../cloud/helpers.ts";
+import { Device, tempDir, testCloud } from "../cloud/helpers.ts";
 
 const tmp = tempDir();
 let cloud: Cloud;
@@ -58,7 +58,7 @@ test("create -> provision over mTLS; the answer reaches only the requester; the 
   assert.match(certificatePem, /BEGIN CERTIFICATE/);
   assert.match(privateKey, /BEGIN PRIVATE KEY/);
   assert.ok(typeof certificateOwnershipToken === "string" && certificateOwnershipToken.length >= 32);
-  await sleep(200);
+  await b.roundTrip();
   assert.deepEqual(b.messages, [], "the second claim device saw nothing of the first's answer (and its private key)");
 
   // Not yet provisioned: the certificate is refused.
@@ -74,7 +74,7 @@ test("create -> provision over mTLS; the answer reaches only the requester; the 
   assert.deepEqual(done.json, { thingName: "sensor-SN-1", deviceConfiguration: {} });
   assert.deepEqual(cloud.registry.get("sensor-SN-1")?.attributes, { board: "esp-wroom-32", fleet: "f1" });
   assert.equal(cloud.registry.certificate(certificateId)?.status, "ACTIVE");
-  await sleep(100);
+  await b.roundTrip();
   const seenByB = b.messages as { topic: string; payload: string }[];
   assert.deepEqual(seenByB.map((m) => m.topic), [`${PROVISION}/rejected`], "B saw only its own answer");
   assert.ok(!seenByB.some((m) => m.payload.includes("PRIVATE KEY") || m.payload.includes(certificateOwnershipToken)));
@@ -132,7 +132,7 @@ test("claim policy: no thing topics, no request subscriptions, no forged answers
   await assert.rejects(d.client.publishAsync(`${CREATE}/accepted`, "{}", { qos: 1 }), (e: any) => e.code === 0x87, "forged answer");
   for (const f of [CREATE, "$aws/provisioning-templates/+/provision/json", "$aws/things/sensor-SN-1/#", "#"])
     await assert.rejects(d.client.subscribeAsync(f, { qos: 1 }), (e: any) => e.packet?.granted?.[0] === 0x87, f);
-  await sleep(100);
+  await other.roundTrip();
   assert.deepEqual(other.messages, []);
   await Promise.all([d.end(), other.end()]);
 });
@@ -170,4 +170,74 @@ test("CLI: xsiot provision template <name> --serials/--serial-pattern/--thing-na
   assert.equal(prov.getTemplate("rx")?.thingNamePattern, "${SerialNumber}");
   assert.equal(await run(["template", "rx", "--delete", "--cloud", cloud.httpUrl]), 0);
   assert.equal(prov.getTemplate("rx"), undefined);
+});
+
+test("no active orphans: re-provisioning a thing deactivates its old certificate and closes its connection; unused certificates expire; a deleted thing's certificate stops working", async () => {
+  const serial = "LOT7-0100";
+  const thing = `sensor-${serial}`;
+  const d = await claimDevice(serial);
+  const provisionNew = async () => {
+    const c = await d.request(CREATE, "");
+    const p = await d.request(PROVISION, { certificateOwnershipToken: c.json.certificateOwnershipToken, parameters: { SerialNumber: serial, board: "b" } });
+    assert.equal(p.topic, `${PROVISION}/accepted`, JSON.stringify(p.json));
+    return c.json as { certificateId: string; certificatePem: string; privateKey: string };
+  };
+  const status = (id: string) => cloud.registry.certificate(id)?.status;
+
+  // The first certificate is activated and in use; the device then loses it (a power cut
+  // before its commit) and starts again: a certificate it abandons, then a new one.
+  const first = await provisionNew();
+  const old = await Device.connect(cloud.tlsUrl!, tlsOpts(first.certificatePem, first.privateKey, "x"));
+  const oldClosed = new Promise<void>((r) => old.client.once("close", () => r()));
+  const abandoned = (await d.request(CREATE, "")).json.certificateId as string;
+  assert.equal(status(abandoned), "PENDING_ACTIVATION");
+  const second = await provisionNew();
+  assert.equal(status(second.certificateId), "ACTIVE");
+  assert.equal(status(first.certificateId), "INACTIVE", "one certificate per thing: the earlier one is deactivated");
+  assert.equal(status(abandoned), "INACTIVE", "what the same device created and never provisioned is deactivated");
+  assert.match(cloud.registry.certificate(first.certificateId)!.deactivated!.reason, /superseded/);
+  await oldClosed; // its live connection is closed, not only future ones refused
+  await old.end();
+  assert.ok(await tlsRefused(tlsOpts(first.certificatePem, first.privateKey, "x")), "the deactivated certificate is refused");
+  const now = await Device.connect(cloud.tlsUrl!, tlsOpts(second.certificatePem, second.privateKey, "x"));
+  await now.end();
+
+  // A certificate awaiting activation past its token's hour becomes INACTIVE, and its token is dead.
+  const late = (await d.request(CREATE, "")).json as { certificateId: string; certificateOwnershipToken: string };
+  assert.equal(prov.expirePending(Date.now() + 59 * 60_000), 0, "not before the hour");
+  assert.ok(prov.expirePending(Date.now() + 61 * 60_000) >= 1);
+  assert.equal(status(late.certificateId), "INACTIVE");
+  const refused = await d.request(PROVISION, { certificateOwnershipToken: late.certificateOwnershipToken, parameters: { SerialNumber: serial, board: "b" } });
+  assert.equal(refused.json.errorCode, "InvalidCertificateOwnershipToken");
+  assert.equal(status(second.certificateId), "ACTIVE", "an active certificate never expires by time alone (its device may sleep for months)");
+
+  // Deleting the thing deactivates its certificate (an ACTIVE one would bring the thing back on connect).
+  assert.ok(cloud.registry.delete(thing));
+  assert.equal(status(second.certificateId), "INACTIVE");
+  assert.ok(await tlsRefused(tlsOpts(second.certificatePem, second.privateKey, "x")));
+  assert.equal(cloud.registry.get(thing), undefined);
+  assert.deepEqual(cloud.registry.certificates().filter((c) => c.status === "ACTIVE" && (!c.thingName || !cloud.registry.get(c.thingName))), [], "no active certificate without a thing");
+  await d.end();
+});
+
+test("no active orphans across a restart: certificates awaiting activation are deactivated (their tokens were in memory)", async () => {
+  const t2 = tempDir();
+  try {
+    let c2 = await testCloud({ dir: t2.dir });
+    const claim2 = await issueClaimCert(c2.pkiDir, "factory");
+    const d = await Device.connect(c2.tlsUrl!, { ...tlsOpts(claim2.certPem, claim2.keyPem, "SN-1"), ca: c2.caPem });
+    await d.client.subscribeAsync(RESPONSES, { qos: 1 });
+    const pending = (await d.request(CREATE, "")).json.certificateId as string;
+    await d.end();
+    assert.equal(c2.registry.certificate(pending)?.status, "PENDING_ACTIVATION");
+    await c2.close();
+    c2 = await testCloud({ dir: t2.dir });
+    try {
+      assert.equal(c2.registry.certificate(pending)?.status, "INACTIVE");
+    } finally {
+      await c2.close();
+    }
+  } finally {
+    t2.cleanup();
+  }
 });

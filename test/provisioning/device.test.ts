@@ -12,16 +12,26 @@ import { certificateId, createCsr, issueClaimCert, type IssuedFiles } from "../.
 import { consoleLogger, type Cloud } from "../../tools/cloud/index.ts";
 import type { ProvisioningService } from "../../tools/cloud/provisioning.ts";
 import { makeDevice } from "../sim/helpers.ts";
-import { Device, tempDir, testCloud, sleep } from "../cloud/helpers.ts";
+import { Device, tempDir, testCloud } from "../cloud/helpers.ts";
 
 const NS = "xsiot-prov";
 const app = buildApp(new URL("./apps/node", import.meta.url).pathname);
 const tmp = tempDir();
 let cloud: Cloud;
 let claim: IssuedFiles;
+/** Cloud log lines go to these watchers too (tests cut a device's power at a cloud-side instant). */
+const cloudWatchers = new Set<(line: string) => void>();
+const watchedLog = {
+  info: (m: string) => {
+    if (process.env.XSIOT_DEBUG) consoleLogger.info(m);
+    for (const w of cloudWatchers) w(m);
+  },
+  warn: (m: string) => process.env.XSIOT_DEBUG && consoleLogger.warn(m),
+  error: (m: string) => process.env.XSIOT_DEBUG && consoleLogger.error(m),
+};
 
 before(async () => {
-  cloud = await testCloud({ dir: tmp.dir, ...(process.env.XSIOT_DEBUG ? { log: consoleLogger } : {}) });
+  cloud = await testCloud({ dir: tmp.dir, log: watchedLog });
   claim = await issueClaimCert(cloud.pkiDir, "factory");
   cloud.service<ProvisioningService>("provisioning")!.putTemplate({
     templateName: "sensors",
@@ -200,11 +210,102 @@ test("two devices with the same claim at once: each gets its own certificate; an
       assert.ok(!logsOf(d.events).some((l) => l.includes("ignored a message")), `${serial} received an answer meant for another device`);
     }
     assert.notEqual(text(a.device, "key"), text(b.device, "key"));
-    await sleep(100);
+    await spy.roundTrip();
     assert.deepEqual(spy.messages, [], "the eavesdropper received no answer (and no key)");
   } finally {
     a.device.shutdown();
     b.device.shutdown();
     await spy.end();
   }
+});
+
+/** Certificates the cloud holds for a device (by claim client id) or its thing, by status. */
+function certsOf(serial: string, thing: string) {
+  const all = cloud.registry.certificates().filter((c) => c.clientId === serial || c.thingName === thing);
+  return { active: all.filter((c) => c.status === "ACTIVE"), pending: all.filter((c) => c.status === "PENDING_ACTIVATION") };
+}
+
+test("a power cut at every step of provisioning leaves no active orphan certificate once the device is provisioned", async (t) => {
+  // One clean run gives the steps: each trace event of the boot that provisions, each
+  // key-value write point, and the two cloud-side instants (certificate issued; thing
+  // committed and activated, its answer not yet sent).
+  const reference = newDevice("SN-499");
+  let refKv = 0;
+  reference.device.storage.powerCutHook = (point) => (point.startsWith("kv.") && refKv++, false);
+  await reference.device.run(60_000);
+  reference.device.shutdown();
+  const bootAt = reference.events.findIndex((e) => e.type === "boot");
+  const doneAt = reference.events.findIndex((e) => e.type === "log" && String(e.text).startsWith("published as"));
+  assert.ok(bootAt >= 0 && doneAt > bootAt && refKv >= 6, `reference run: boot ${bootAt}, done ${doneAt}, kv points ${refKv}`);
+  type Step = { kind: "event"; index: number; what: string } | { kind: "kv"; index: number } | { kind: "cloud"; line: RegExp; what: string };
+  const steps: Step[] = [
+    ...reference.events.slice(bootAt, doneAt + 1).map((e, index) => ({ kind: "event" as const, index, what: `${e.type}${e.topic ? ` ${e.topic}` : ""}${e.key ? ` ${e.key}` : ""}` })),
+    ...Array.from({ length: refKv }, (_, index) => ({ kind: "kv" as const, index })),
+    { kind: "cloud", line: /^provisioning: certificate \S+ for (SN-\d+)/, what: "certificate issued" },
+    { kind: "cloud", line: /^provisioning: (SN-\d+) is thing /, what: "thing activated, answer unsent" },
+  ];
+  assert.ok(steps.length <= 99, `${steps.length} steps fit the serial range`);
+
+  const runStep = async (step: Step, n: number) => {
+    const serial = `SN-${400 + n}`;
+    const thing = `sensor-${serial}`;
+    const problems: string[] = [];
+    let cut = false;
+    let seen = 0;
+    const { device, events } = newDevice(serial, {
+      onEvent(e, d) {
+        if (e.type === "boot") {
+          try {
+            checkStorage(d, `${serial} boot`);
+          } catch (err) {
+            problems.push((err as Error).message);
+          }
+          const { active } = certsOf(serial, thing);
+          if (active.length > 1) problems.push(`${serial}: ${active.length} active certificates for one thing at a boot`);
+        }
+        if (step.kind === "event" && !cut && e.type !== "flash" && seen++ === step.index) {
+          cut = true;
+          d.powerCut(700);
+        }
+      },
+    });
+    let kvPoints = 0;
+    device.storage.powerCutHook = (point) => {
+      if (step.kind !== "kv" || cut || !point.startsWith("kv.") || kvPoints++ !== step.index) return false;
+      cut = true;
+      return true;
+    };
+    const watcher = (line: string) => {
+      if (step.kind === "cloud" && !cut && step.line.exec(line)?.[1] === serial) {
+        cut = true;
+        device.powerCut(700);
+      }
+    };
+    cloudWatchers.add(watcher);
+    try {
+      await device.run(20 * 60_000);
+    } finally {
+      cloudWatchers.delete(watcher);
+      device.shutdown();
+      device.storage.powerCutHook = undefined;
+    }
+    const label = `${step.kind} ${"what" in step ? step.what : ""}#${"index" in step ? step.index : ""} (${serial})`;
+    assert.ok(cut, `${label}: the cut happened`);
+    assert.deepEqual(problems, [], label);
+    assert.equal(checkStorage(device, label), "provisioned", `${label}: ${logsOf(events).join("\n")}`);
+    const stored = certificateId(text(device, "cert")!);
+    const { active, pending } = certsOf(serial, thing);
+    assert.deepEqual(active.map((c) => c.certificateId), [stored], `${label}: the one active certificate is the stored one`);
+    assert.deepEqual(pending.map((c) => c.certificateId), [], `${label}: certificates issued before the cut are no longer awaiting activation`);
+    return events.filter((e) => e.type === "publish" && e.topic === "$aws/certificates/create/json").length;
+  };
+  let again = 0;
+  for (let i = 0; i < steps.length; i += 4) {
+    const creates = await Promise.all(steps.slice(i, i + 4).map((s, k) => runStep(s, i + k)));
+    again += creates.filter((c) => c > 1).length;
+  }
+  t.diagnostic(`${steps.length} steps (${steps.filter((s) => s.kind === "event").length} trace events, ${refKv} key-value write points, 2 cloud instants); ${again} cuts made the device ask for a certificate again`);
+  assert.ok(again >= 3, "some cuts fell between create and the commit");
+  const stray = cloud.registry.certificates().filter((c) => c.status === "ACTIVE" && !c.thingName);
+  assert.deepEqual(stray, [], "no active certificate without a thing");
 });

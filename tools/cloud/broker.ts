@@ -98,6 +98,8 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
         log.info(`registered ${id.thingName} on first connect`);
       }
       identities.set(client, id);
+      const certId = (meta as BrokerMeta | undefined)?.certificateId;
+      if (certId) certificates.set(client, certId);
       audit.record({ kind: "connect", clientId: client.id, thing: thingOf(id), remote: meta?.remote });
       done(null, true);
     },

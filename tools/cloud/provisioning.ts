@@ -8,7 +8,15 @@
 // these topics, and a create answer carries a private key.
 // Certificates are issued by the local CA with a CN that is not a thing name, recorded
 // as PENDING_ACTIVATION; provisioning attaches one to its thing and makes it ACTIVE, and
-// only then does the broker accept it (as that thing). An unclaimed certificate is harmless.
+// only then does the broker accept it (as that thing).
+// No active orphans: a power cut can stop a device between the cloud's activation and its
+// own commit, so it never stores the certificate the cloud activated and provisions again.
+// One certificate per thing: provisioning a thing deactivates (INACTIVE) its other ACTIVE
+// certificates and closes their connections, and the certificates the same device (claim
+// and client id) created but never provisioned. A certificate awaiting activation becomes
+// INACTIVE when its token expires (1 h) or the cloud restarts (tokens live in memory).
+// An ACTIVE certificate is never expired by time alone: a device that committed it may
+// stay off for months, and its claim is gone.
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { certificateId, isValidThingName, issueCertificate, loadCa, signCsr, type Ca } from "../pki/index.ts";
@@ -127,8 +135,9 @@ export class ProvisioningService implements CloudService {
   private tokens = new Map<string, Token>();
   private ca: Ca | undefined;
   private removers: (() => void)[] = [];
+  private sweeper: ReturnType<typeof setInterval> | undefined;
   /** Counters for tests and the HTTP API. */
-  readonly stats = { created: 0, provisioned: 0, rejected: 0 };
+  readonly stats = { created: 0, provisioned: 0, rejected: 0, deactivated: 0 };
 
   constructor(
     private ctx: CloudContext,
@@ -148,10 +157,40 @@ export class ProvisioningService implements CloudService {
     on("$aws/certificates/create/json", (r) => this.create(r, false));
     on("$aws/certificates/create-from-csr/json", (r) => this.create(r, true));
     on("$aws/provisioning-templates/+/provision/json", (r) => this.provision(r));
+    // Tokens do not survive a restart: nothing awaiting activation can be activated now.
+    this.deactivate((c) => c.status === "PENDING_ACTIVATION", "cloud restarted before it was provisioned");
+    this.sweeper = setInterval(() => this.expirePending(), Math.min(TOKEN_TTL_MS / 4, 15 * 60_000));
+    this.sweeper.unref();
   }
 
   async stop(): Promise<void> {
     for (const r of this.removers.splice(0)) r();
+    clearInterval(this.sweeper);
+  }
+
+  /** Certificates awaiting activation whose ownership token has expired become INACTIVE. Returns how many. */
+  expirePending(now = this.ctx.now()): number {
+    for (const [k, v] of this.tokens) if (v.expiresAt <= now) this.tokens.delete(k);
+    const live = new Set([...this.tokens.values()].map((t) => t.certificateId));
+    return this.deactivate((c) => c.status === "PENDING_ACTIVATION" && !live.has(c.certificateId), "ownership token expired", now);
+  }
+
+  /** Marks the matching certificates INACTIVE, forgets their tokens, closes their connections. */
+  private deactivate(which: (c: CertificateRecord) => boolean, reason: string, now = this.ctx.now()): number {
+    const hit = this.ctx.registry.certificates().filter((c) => (c.status === "ACTIVE" || c.status === "PENDING_ACTIVATION") && which(c));
+    if (!hit.length) return 0;
+    this.ctx.store.transaction(() => {
+      for (const c of hit) this.ctx.registry.putCertificate({ ...c, status: "INACTIVE", deactivated: { at: now, reason } });
+    });
+    const ids = new Set(hit.map((c) => c.certificateId));
+    for (const [k, v] of this.tokens) if (ids.has(v.certificateId)) this.tokens.delete(k);
+    const channel = directChannel(this.ctx.registry);
+    for (const c of hit) {
+      if (c.status === "ACTIVE") channel?.dropCertificate(c.certificateId);
+      this.ctx.log.info(`provisioning: certificate ${c.certificateId.slice(0, 12)}… ${c.status} -> INACTIVE (${reason})`);
+    }
+    this.stats.deactivated += hit.length;
+    return hit.length;
   }
 
   // ---- templates (programmatic API; the HTTP API and the CLI use these) ----
@@ -223,6 +262,7 @@ export class ProvisioningService implements CloudService {
 
   private async create(req: DirectRequest, fromCsr: boolean): Promise<object> {
     const body = this.parse(req, !fromCsr);
+    this.expirePending();
     const claimName = req.identity.kind === "claim" ? req.identity.claimName : "";
     const ca = await this.loadedCa();
     const cn = PROVISIONED_CN_PREFIX + randomBytes(8).toString("hex");
@@ -291,6 +331,14 @@ export class ProvisioningService implements CloudService {
     this.ctx.store.transaction(() => {
       this.ctx.registry.create(thingName, attributes ? { attributes: { ...this.ctx.registry.get(thingName)?.attributes, ...attributes } } : {});
       this.ctx.registry.putCertificate({ ...cert, status: "ACTIVE", thingName });
+      // One certificate per thing, and nothing left from this device's earlier attempts
+      // (a power cut after the cloud's activation leaves the device without it).
+      this.deactivate(
+        (c) =>
+          c.certificateId !== cert.certificateId &&
+          ((c.status === "ACTIVE" && c.thingName === thingName) || (c.status === "PENDING_ACTIVATION" && c.claimName === claimName && c.clientId === req.clientId)),
+        `superseded by ${cert.certificateId.slice(0, 12)}… for ${thingName}`,
+      );
     });
     this.stats.provisioned++;
     this.ctx.log.info(`provisioning: ${req.clientId} is thing ${thingName} (template ${templateName}, certificate ${cert.certificateId.slice(0, 12)}…)`);
