@@ -2,6 +2,9 @@
 // client id is the thing name) and a mutual-TLS listener (the verified certificate's
 // CN is the identity), both on loopback by default. Every PUBLISH and SUBSCRIBE of a
 // device is checked against the registry's policy; refusals are logged.
+// Nothing open by accident: the plain listener is "open" (client id = identity) only on
+// loopback; on a network address it is "off" unless asked for, and then "credentials":
+// username = thing name = client id, password = that thing's password (credentials.ts).
 import { Aedes, type AuthenticateError, type Client } from "aedes";
 import { createHash } from "node:crypto";
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
@@ -11,6 +14,11 @@ import { describeIdentity, identityFromName, type Identity, type Registry } from
 import type { Logger } from "./log.ts";
 import { topicMatches } from "./topics.ts";
 import { brokerAudit } from "./audit.ts";
+import type { ThingCredentials } from "./credentials.ts";
+
+/** The plain (non-TLS) listener: off; open (client id = thing name, loopback only); or
+ * credentials (username = thing name = client id, password = the thing's password). */
+export type PlainMode = "off" | "open" | "credentials";
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -21,11 +29,17 @@ export interface EmbeddedBrokerOptions {
   log: Logger;
   /** Register unknown things on first connect (default true: a local dev cloud). */
   autoRegister: boolean;
+  /** Plain listener mode (default "open"). */
+  plain?: PlainMode;
+  /** Per-thing passwords, required when plain is "credentials". */
+  credentials?: ThingCredentials;
 }
 
 export interface EmbeddedBroker {
   aedes: Aedes;
-  ports: { mqtt: number; mqtts: number };
+  /** mqtt: undefined when the plain listener is off. */
+  ports: { mqtt?: number; mqtts: number };
+  plain: PlainMode;
   close(): Promise<void>;
 }
 
@@ -76,17 +90,29 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
     return id;
   };
 
+  const plain: PlainMode = o.plain ?? "open";
+  if (plain === "credentials" && !o.credentials) throw new Error("plain listener with credentials needs the credentials table");
+  const credentials = o.credentials!;
   const authWaiters = new WeakMap<Client, (() => void)[]>();
   const connacked = new WeakSet<Client>();
   const aedes = await Aedes.createBroker({
     id: "xsiot-cloud",
-    authenticate(client, _user, _pass, done) {
+    authenticate(client, user, pass, done) {
       const meta = connMeta.get(client.conn);
       const id = resolve(meta, client.id);
       if (!id) {
         log.warn(`refused connection from ${meta?.remote ?? "?"}: client id ${JSON.stringify(client.id)} is not a valid thing name`);
         audit.record({ kind: "connect-refused", clientId: client.id, remote: meta?.remote, reason: "identifier rejected" });
         return done(authError("identifier rejected", 2), false);
+      }
+      if (plain === "credentials" && meta?.certCn === undefined) {
+        // Off loopback a client id is not a credential: the thing's own password is.
+        const ok = id.kind === "thing" && user === id.thingName && credentials.verify(id.thingName, pass);
+        if (!ok) {
+          log.warn(`refused plain connection from ${meta?.remote ?? "?"} as ${JSON.stringify(client.id)}: ${user === undefined ? "no credentials" : "bad username or password"}`);
+          audit.record({ kind: "connect-refused", clientId: client.id, remote: meta?.remote, reason: "bad username or password" });
+          return done(authError("bad username or password", 4), false);
+        }
       }
       if (id.kind === "thing" && !registry.get(id.thingName)) {
         if (!o.autoRegister) {
@@ -206,7 +232,7 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
     },
   };
 
-  const plain = createServer((socket: Socket) => {
+  const plainServer = createServer((socket: Socket) => {
     handleConnection(socket, aedes, { remote: `${socket.remoteAddress}:${socket.remotePort}` }, hooks);
   });
   const secure = createTlsServer(
@@ -243,11 +269,14 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
       srv.once("error", rej);
       srv.listen(port, o.host, () => res((srv.address() as AddressInfo).port));
     });
-  const mqttPort = await listen(plain, o.port);
+  const mqttPort = plain === "off" ? undefined : await listen(plainServer, o.port);
+  if (plain === "off") log.info(`plain MQTT listener off on ${o.host}: devices use mTLS (--plain-mqtt opens it with per-thing passwords)`);
+  else if (plain === "credentials") log.info(`plain MQTT listener on ${o.host}:${mqttPort} needs username = thing name and the thing's password`);
   const mqttsPort = await listen(secure, o.tlsPort);
 
   const sockets = new Set<Socket>();
-  for (const srv of [plain, secure])
+  const servers = plain === "off" ? [secure] : [plainServer, secure];
+  for (const srv of servers)
     srv.on("connection", (s: Socket) => {
       sockets.add(s);
       s.on("close", () => sockets.delete(s));
@@ -260,8 +289,9 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
   return {
     aedes,
     ports: { mqtt: mqttPort, mqtts: mqttsPort },
+    plain,
     async close() {
-      const closed = Promise.all([plain, secure].map((s) => new Promise<void>((r) => s.close(() => r()))));
+      const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
       for (const s of sockets) s.destroy();
       await closed;
       await new Promise<void>((r) => aedes.close(() => r()));

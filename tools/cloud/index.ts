@@ -5,8 +5,9 @@ import { writeFileSync, rmSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureCa, ensureServerCert } from "../pki/index.ts";
 import { EmbeddedBus, MqttBus, type Bus } from "./bus.ts";
-import { startEmbeddedBroker, type EmbeddedBroker } from "./broker.ts";
-import { chooseToken, startHttp } from "./http.ts";
+import { startEmbeddedBroker, type EmbeddedBroker, type PlainMode } from "./broker.ts";
+import { credentialsService, ThingCredentials } from "./credentials.ts";
+import { chooseToken, isLoopbackHost, startHttp } from "./http.ts";
 import { startHttpsDataPlane } from "./https.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import { Registry } from "./registry.ts";
@@ -41,6 +42,10 @@ export interface CloudOptions {
   host?: string;
   /** Plain MQTT port (0: any free port). */
   port?: number;
+  /** The plain MQTT listener. Default: on (client id = thing name) on loopback, off on any
+   * other host. true off loopback, or "credentials" anywhere: on, and a client needs
+   * username = thing name = client id and the thing's password (credentials.ts). */
+  plainMqtt?: boolean | "credentials";
   /** Mutual-TLS MQTT port (0: any free port). */
   tlsPort?: number;
   /** HTTPS data plane (POST /topics/<topic>, mutual TLS, as AWS IoT's port 8443) on this port (0: any free
@@ -120,6 +125,8 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
         registry,
         log,
         autoRegister: opts.autoRegister ?? true,
+        plain: plainMode(host, opts.plainMqtt),
+        credentials: new ThingCredentials(store),
       });
       bus = new EmbeddedBus(broker.aedes, log);
     }
@@ -138,7 +145,7 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
     minuteMs: opts.minuteMs ?? 60_000,
     service: <T extends CloudService>(name: string) => services.find((s) => s.name === name) as T | undefined,
   };
-  const factories = [...builtinServices, ...registeredServices(), ...(opts.services ?? [])];
+  const factories = [...builtinServices, credentialsService, ...registeredServices(), ...(opts.services ?? [])];
   for (const f of [...new Set(factories)]) {
     const s = f(ctx);
     if (services.some((o) => o.name === s.name)) throw new Error(`two cloud services named ${s.name}`);
@@ -146,8 +153,9 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
     services.push(s);
   }
 
-  const brokerUrl = opts.brokerUrl ?? `mqtt://${host}:${broker!.ports.mqtt}`;
   const tlsUrl = broker ? `mqtts://${host}:${broker.ports.mqtts}` : undefined;
+  // With the plain listener off, the broker's address is its mTLS one.
+  const brokerUrl = opts.brokerUrl ?? (broker!.ports.mqtt !== undefined ? `mqtt://${host}:${broker!.ports.mqtt}` : tlsUrl!);
   const token = chooseToken(host, opts.token);
   const http = await startHttp({
     host,
@@ -207,6 +215,12 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
       }
     },
   };
+}
+
+function plainMode(host: string, asked: CloudOptions["plainMqtt"]): PlainMode {
+  if (asked === "credentials") return "credentials";
+  if (isLoopbackHost(host)) return asked === false ? "off" : "open";
+  return asked === true ? "credentials" : "off";
 }
 
 /** Reads `<dir>/cloud.json` written by a running cloud. */

@@ -5,12 +5,14 @@ import type { Thing } from "../../cloud/index.ts";
 
 export const summary = "list, create, describe and delete things in the running cloud";
 
-const HELP = `usage: xsiot things <list|create|describe|delete> [thing] [options]
+const HELP = `usage: xsiot things <list|create|describe|delete|password> [thing] [options]
 
   list                         all things
   create <thing> [--attributes JSON] [--policy JSON-array-of-topic-filters]
   describe <thing>
   delete <thing>
+  password <thing>             a new MQTT password for the plain listener off loopback
+                               (username = client id = thing name); shown once, replaces the old
 
 options:
   --cloud URL   HTTP API of the cloud (default: from <dir>/cloud.json)
@@ -22,7 +24,7 @@ export async function run(args: string[]): Promise<number> {
   if (!parsed) return 0;
   const { values, positionals } = parsed;
   const [sub, name] = positionals;
-  if (!sub || !["list", "create", "describe", "delete"].includes(sub) || (sub !== "list" && !name) || positionals.length > (sub === "list" ? 1 : 2)) {
+  if (!sub || !["list", "create", "describe", "delete", "password"].includes(sub) || (sub !== "list" && !name) || positionals.length > (sub === "list" ? 1 : 2)) {
     throw new UsageError(`bad arguments`, HELP);
   }
   const base = resolveCloudUrl(values);
@@ -38,6 +40,9 @@ export async function run(args: string[]): Promise<number> {
       policy: values.policy ? parseJsonArg("--policy", values.policy) : undefined,
     };
     console.log(JSON.stringify(await cloudApi(base, "POST", "/things", body), null, 2));
+  } else if (sub === "password") {
+    const r = await cloudApi<{ username: string; password: string }>(base, "POST", `${path}/mqtt-password`);
+    console.log(`username ${r.username}\npassword ${r.password}`);
   } else if (sub === "describe") console.log(JSON.stringify(await cloudApi(base, "GET", path), null, 2));
   else console.log(JSON.stringify(await cloudApi(base, "DELETE", path)));
   return 0;
