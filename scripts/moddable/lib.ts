@@ -109,9 +109,10 @@ export function errorLines(log: string): string[] {
  * Runs mcconfig for one manifest: esp32 through the XS stages only (tsc, xsc, xsl, mcrez);
  * lin through the whole build (`-m -t build`), which leaves an mc.so to run.
  */
-export function buildApp(tc: Toolchain, manifest: string, platform: "esp32" | "lin", name: string): BuildResult {
+export function buildApp(tc: Toolchain, manifest: string, platform: "esp32" | "lin", name: string, cacheKey = name): BuildResult {
   const t0 = Date.now();
-  const out = join(CACHE, platform, name);
+  // Apps that share a cache key share make's outputs (the boards differ only in mc/config).
+  const out = join(CACHE, platform, cacheKey);
   mkdirSync(out, { recursive: true });
   const appDir = dirname(manifest);
   const stampFile = join(out, "sources.sha256");
@@ -131,7 +132,7 @@ export function buildApp(tc: Toolchain, manifest: string, platform: "esp32" | "l
     const idf = join(CACHE, "no-esp-idf");
     mkdirSync(idf, { recursive: true });
     const sdkconfigH = join(tmpDir, "xsProj-esp32/build/config/sdkconfig.h");
-    const make = ["-k", "-f", makefile, `IDF_PATH=${idf}`, "IDF_VERSION=v0-xs-stages-only", "-o", sdkconfigH, join(tmpDir, "mc.xs.c"), join(tmpDir, "mc.resources.c")];
+    const make = ["-k", "-j2", "-f", makefile, `IDF_PATH=${idf}`, "IDF_VERSION=v0-xs-stages-only", "-o", sdkconfigH, join(tmpDir, "mc.xs.c"), join(tmpDir, "mc.resources.c")];
     const m = run("make", make, tmpDir, tc.env);
     log += `$ make ${make.join(" ")}\n${m.stdout}${m.stderr}`;
     ok = m.status === 0 && existsSync(join(tmpDir, "mc.xs.c"));
@@ -176,7 +177,12 @@ export function importsOf(code: string): string[] {
   const specs: string[] = [];
   // XS's host syntax (xs/sources/xsSyntaxical.c): `function f() @ "xs_f";`, `class C @ "xs_c_destructor" {`.
   const js = code.replace(/@\s*"[^"]*"(\s*;)?/g, (_m, semi) => (semi ? "{}" : ""));
-  const ast = acorn.parse(js, { ecmaVersion: "latest", sourceType: "module" }) as any;
+  let ast: any;
+  try {
+    ast = acorn.parse(js, { ecmaVersion: "latest", sourceType: "module" });
+  } catch {
+    return importsByPattern(code); // other XS-only forms (host methods in object literals, `set x() @ ...`)
+  }
   const visit = (node: any) => {
     if (!node || typeof node.type !== "string") return;
     if ((node.type === "ImportDeclaration" || node.type === "ExportAllDeclaration" || node.type === "ExportNamedDeclaration") && node.source) specs.push(node.source.value);
@@ -188,6 +194,15 @@ export function importsOf(code: string): string[] {
     }
   };
   visit(ast);
+  return specs;
+}
+
+/** Import specifiers found by pattern, comments removed: for modules a standard parser refuses. */
+export function importsByPattern(code: string): string[] {
+  const src = code.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|[^:"'\\])\/\/.*$/gm, "$1");
+  const specs: string[] = [];
+  for (const m of src.matchAll(/(?:^|[;}\s])(?:import|export)\s*(?:[\w$*\s{},]*?\bfrom\s*)?["']([^"'\n]+)["']/g)) specs.push(m[1]);
+  for (const m of src.matchAll(/\bimport\s*\(\s*["']([^"'\n]+)["']\s*\)/g)) specs.push(m[1]);
   return specs;
 }
 
@@ -354,7 +369,7 @@ export interface Esp32Check {
 
 /** Builds one esp32 target and checks imports, and for boards the OTA partitions and the rollback sdkconfig. */
 export function checkEsp32(tc: Toolchain, target: Target): Esp32Check {
-  const build = buildApp(tc, target.manifest, "esp32", target.name);
+  const build = buildApp(tc, target.manifest, "esp32", target.name, target.board ? "boards" : target.name);
   const problems = [...build.errors];
   let partitions: Partition[] = [];
   let modules: LinkedModule[] = [];
