@@ -66,14 +66,21 @@ export function cloudOf(b: Bench) {
 export async function telemetry(b: Bench, thing: string) {
   const seen = new Map<number, { t: number; v: number | null; flags: number }>();
   const duplicates: number[] = [];
+  /** Payloads the handler could not read. The bus swallows a handler's exceptions, so a
+   * bad message is recorded here and the scenario asserts this list is empty. */
+  const errors: string[] = [];
   await b.cloud.bus.subscribe(`dt/${thing}/telemetry`, ({ payload }) => {
-    const msg = JSON.parse(payload.toString()) as { fields: string[]; r: (number | null)[][] };
-    const at = (name: string) => msg.fields.indexOf(name);
-    for (const row of msg.r) {
-      const seq = row[at("seq")] as number;
-      if (seen.has(seq)) duplicates.push(seq);
-      seen.set(seq, { t: row[at("t")] as number, v: row[at("v")], flags: row[at("flags")] as number });
+    try {
+      const msg = JSON.parse(payload.toString()) as { fields: string[]; r: (number | null)[][] };
+      const at = (name: string) => msg.fields.indexOf(name);
+      for (const row of msg.r) {
+        const seq = row[at("seq")] as number;
+        if (seen.has(seq)) duplicates.push(seq);
+        seen.set(seq, { t: row[at("t")] as number, v: row[at("v")], flags: row[at("flags")] as number });
+      }
+    } catch (e) {
+      errors.push(`${(e as Error).message}: ${payload.toString().slice(0, 200)}`);
     }
   });
-  return { seen, duplicates };
+  return { seen, duplicates, errors };
 }

@@ -36,6 +36,7 @@ test("first boot provisions by claim, then telemetry arrives with no gaps and no
   assert.ok(seqs.length >= 30, `got ${seqs.length} readings`);
   assert.deepEqual(seqs, seqs.map((_, i) => i + 1), "sequence numbers 1..n without a gap");
   assert.deepEqual(data.duplicates, []);
+  assert.deepEqual(data.errors, [], "every telemetry message was readable");
   const temps = [...data.seen.values()].map((r) => r.v);
   assert.ok(temps.every((v) => v !== null && v > 15 && v < 25), `thermistor at ~1650 mV reads ~18-22 °C: ${temps.slice(0, 3)}`);
   // Later boots use the stored identity: no second provisioning.
@@ -45,14 +46,19 @@ test("first boot provisions by claim, then telemetry arrives with no gaps and no
 test("telemetry as CBOR: the same readings, decoded by an independent CBOR implementation", async () => {
   const { decode } = await import("cbor-x");
   const t = b.target({ scenario: room(), name: "n6" });
+  // The handler only collects: the bus swallows a handler's exceptions, so an assertion
+  // there could never fail the test. Decode and assert after the uplinks.
+  const payloads: Buffer[] = [];
+  await b.cloud.bus.subscribe("dt/sensor-SN-106/telemetry/cbor", ({ payload }) => void payloads.push(Buffer.from(payload)));
+  await t.start({ cloud: cloudOf(b), settings: b.settings("SN-106", { telemetryFormat: "cbor" }) });
+  await t.waitFor((e) => e.ev === "uplink" && e.ok === true && (e.through as number) >= 11, 30 * MIN, "second uplink");
+  assert.ok(payloads.length >= 2, `${payloads.length} CBOR messages`);
   const seqs: number[] = [];
-  await b.cloud.bus.subscribe("dt/sensor-SN-106/telemetry/cbor", ({ payload }) => {
+  for (const payload of payloads) {
     const msg = decode(payload) as { fields: string[]; r: number[][] };
     assert.deepEqual(msg.fields, ["seq", "t", "v", "mV", "flags"]);
     for (const row of msg.r) seqs.push(row[0]);
-  });
-  await t.start({ cloud: cloudOf(b), settings: b.settings("SN-106", { telemetryFormat: "cbor" }) });
-  await t.waitFor((e) => e.ev === "uplink" && e.ok === true && (e.through as number) >= 11, 30 * MIN, "second uplink");
+  }
   assert.deepEqual(seqs, seqs.map((_, i) => i + 1));
   assert.ok(seqs.length >= 11);
 });
@@ -66,6 +72,7 @@ test("a threshold crossing reaches the cloud within one wake", { skip: !onSim &&
   const uplink = await t.waitFor((e) => e.ev === "uplink" && Array.isArray(e.reasons) && (e.reasons as string[]).includes("threshold"), 40 * MIN, "threshold uplink");
   const crossingAt = Date.UTC(2026, 0, 1) + 25 * MIN;
   assert.ok(uplink.at - crossingAt <= 61_000 + 10_000, `uplinked ${(uplink.at - crossingAt) / 1000} s after the crossing (one 60 s wake)`);
+  assert.deepEqual(data.errors, []);
   const hot = [...data.seen.values()].find((r) => (r.v ?? 0) > 30);
   assert.ok(hot, "the hot reading is in the cloud");
 });
@@ -95,6 +102,7 @@ test("a broker outage of hours loses no reading", { skip: !onSim && "needs a swi
   assert.ok(seqs.length >= 200, `${seqs.length} readings`);
   assert.deepEqual(seqs, seqs.map((_, i) => i + 1), "no gap across the outage");
   assert.deepEqual(data.duplicates, []);
+  assert.deepEqual(data.errors, [], "every telemetry message was readable");
 });
 
 test("a door opening wakes the node and sends an event at once", { skip: !onSim && "needs a relay on the door input" }, async () => {
@@ -106,5 +114,6 @@ test("a door opening wakes the node and sends an event at once", { skip: !onSim 
   assert.equal(door.at - Date.UTC(2026, 0, 1) < 17 * MIN + 30_000 + 1000, true, "woke when the door opened, not at the next timer");
   const uplink = await t.waitFor((e) => e.ev === "uplink" && e.ok === true && e.at >= door.at, 2 * MIN, "event uplink");
   assert.ok((uplink.reasons as string[]).includes("event"));
+  assert.deepEqual(data.errors, []);
   assert.ok([...data.seen.values()].some((r) => (r.flags & 2) !== 0), "the cloud got a reading flagged as an event");
 });
