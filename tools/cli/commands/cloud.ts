@@ -10,9 +10,8 @@ Runs until interrupted. Writes <dir>/cloud.json so other commands find it.
 
 options:
   --dir D          state directory (default ${DEFAULT_CLOUD_DIR}): cloud.db, cloud.json, pki/
-  --host H         listen address (default 127.0.0.1); on any other address the HTTP API and
-                   web console require the token printed at start (or XSIOT_TOKEN). Off loopback the HTTP API needs the
-                   token printed at start, and the plain MQTT listener is off unless --plain-mqtt
+  --host H         listen address (default 127.0.0.1). Off loopback the HTTP API and web
+                   console need the token printed at start, and the plain MQTT listener is off unless --plain-mqtt
   --port P         plain MQTT port, client id = thing name (default 1883; 0 = any)
   --plain-mqtt     off loopback: open the plain listener too; a client then needs
                    username = client id = thing name and the thing's password
