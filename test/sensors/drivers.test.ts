@@ -189,7 +189,7 @@ function gpioWorld() {
   const timers = new Map<number, { at: number; cb: () => void }>();
   const timerApi: TimerLike = {
     setTimeout(cb, ms) { const id = nextId++; timers.set(id, { at: now + ms, cb }); return id; },
-    clearTimeout(id) { if (id !== undefined) timers.delete(id); },
+    clearTimeout(id) { if (id !== undefined && id !== null) timers.delete(id as number); },
   };
   const world = {
     level: 0,

@@ -15,6 +15,7 @@ import { rawToMillivolts, validateCalibration, type AdcCalibration } from "../..
 import { median, trimmedMean, reduceSamples } from "../../sdk/sensors/oversample.ts";
 import { wakeOptions } from "../../sdk/sensors/wake.ts";
 import { SensorError } from "../../sdk/sensors/error.ts";
+import { refInt } from "./bosch-reference.ts";
 
 const close = (a: number, b: number, eps: number, msg?: string) => assert.ok(Math.abs(a - b) <= eps, `${msg ?? ""} ${a} vs ${b} (eps ${eps})`);
 const code = (c: string, re?: RegExp) => (e: unknown) => e instanceof SensorError && e.code === c && (!re || re.test(e.message));
@@ -77,41 +78,6 @@ test("BME280 temperature and pressure: the Bosch worked example (adc_T 519888, a
   close(temperature, 25.08, 0.005);
   close(bme280Pressure(415148, tFine, CAL), 100653.27, 0.005);
 });
-
-// Bosch's integer reference implementations (datasheet §4.2.3 / 8.2), emulated bit-exactly with BigInt.
-const s32 = (x: bigint) => BigInt.asIntN(32, x);
-function refInt(adcT: number, adcP: number, adcH: number, c: Bme280Calibration) {
-  const T = BigInt(adcT), P = BigInt(adcP), H = BigInt(adcH);
-  const [T1, T2, T3] = [c.T1, c.T2, c.T3].map(BigInt);
-  let var1 = s32((((T >> 3n) - (T1 << 1n)) * T2) >> 11n);
-  let var2 = s32((((((T >> 4n) - T1) * ((T >> 4n) - T1)) >> 12n) * T3) >> 14n);
-  const tFine = s32(var1 + var2);
-  const temp = Number((tFine * 5n + 128n) >> 8n) / 100;
-  const [P1, P2, P3, P4, P5, P6, P7, P8, P9] = [c.P1, c.P2, c.P3, c.P4, c.P5, c.P6, c.P7, c.P8, c.P9].map(BigInt);
-  let v1 = BigInt.asIntN(64, tFine - 128000n);
-  let v2 = v1 * v1 * P6;
-  v2 = v2 + ((v1 * P5) << 17n);
-  v2 = v2 + (P4 << 35n);
-  v1 = ((v1 * v1 * P3) >> 8n) + ((v1 * P2) << 12n);
-  v1 = (((1n << 47n) + v1) * P1) >> 33n;
-  let p = 1048576n - P;
-  p = (((p << 31n) - v2) * 3125n) / v1;
-  v1 = (P9 * (p >> 13n) * (p >> 13n)) >> 25n;
-  v2 = (P8 * p) >> 19n;
-  p = ((p + v1 + v2) >> 8n) + (P7 << 4n);
-  const pressure = Number(p) / 256;
-  const [H1, H2, H3, H4, H5, H6] = [c.H1, c.H2, c.H3, c.H4, c.H5, c.H6].map(BigInt);
-  let x = s32(tFine - 76800n);
-  x = s32(
-    s32((s32(s32((H << 14n) - (H4 << 20n) - s32(H5 * x)) + 16384n)) >> 15n) *
-      s32((s32(s32(s32(s32((s32(x * H6) >> 10n) * s32((s32(x * H3) >> 11n) + 32768n)) >> 10n) + 2097152n) * H2 + 8192n)) >> 14n),
-  );
-  x = s32(x - ((s32(s32((x >> 15n) * (x >> 15n)) >> 7n) * H1) >> 4n));
-  if (x < 0n) x = 0n;
-  if (x > 419430400n) x = 419430400n;
-  const humidity = Number(x >> 12n) / 1024;
-  return { temp, pressure, humidity };
-}
 
 test("BME280 double formulas agree with Bosch's integer reference across the range", () => {
   let n = 0;
