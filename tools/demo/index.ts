@@ -61,7 +61,7 @@ export function tryNext(cloud: Cloud, dir: string, keyPath: string, web = true):
     "try, in another terminal:",
     `  npx xsiot things list${d}`,
     `  npx xsiot shadow update sensor-SN-001 --desired '{"config":{"sampleS":300}}'${d}`,
-    `  npx xsiot ota publish --things sensor-SN-001,sensor-SN-002 --image firmware --version 1.1.0 --key ${keyPath} --cloud ${cloud.httpUrl}`,
+    `  npx xsiot ota publish --things sensor-SN-001,sensor-SN-002 --image firmware --version 1.1.0 --key ${keyPath}${d}`,
     "  (devices pick up shadow changes and jobs at their next uplink: every 6 virtual hours, or at once on an event)",
     `  npx xsiot energy --days 30          (battery projection, batched vs naive)`,
     "Ctrl-C stops the demo.",
