@@ -11,13 +11,15 @@
 // is in cloud.db even if the cloud process is killed right after. With an
 // external broker the service can only subscribe (the broker acknowledges).
 //
-// The same hook counts PUBLISHes the policy refused, per client: a flood of
-// forbidden publishes is visible (GET /telemetry/refused).
+// PUBLISHes and SUBSCRIBEs the policy refused are counted per client from the
+// broker's audit stream (audit.ts; MQTT 3.1.1 and 5 alike): a flood of forbidden
+// publishes is visible (GET /telemetry/refused).
 //
 // HTTP: GET /things/T/telemetry -> the view (counts, gaps declared or not);
 //       GET /things/T/telemetry/readings?from=S&limit=N -> deduplicated readings;
 //       GET /telemetry/refused -> refused publishes and subscriptions by client.
-import type { Aedes, Client, PublishPacket, Subscription } from "aedes";
+import type { Aedes, Client, PublishPacket } from "aedes";
+import { brokerAudit, type AuditEvent } from "./audit.ts";
 import { decode as cborDecode } from "cbor-x";
 import type { CloudContext, CloudService, HttpRequest, HttpResult } from "./service.ts";
 
@@ -149,36 +151,25 @@ export function telemetryService(ctx: CloudContext): TelemetryService {
     async start() {
       if (aedes) {
         const authorizePublish = aedes.authorizePublish;
-        const authorizeSubscribe = aedes.authorizeSubscribe;
         aedes.authorizePublish = function (this: Aedes, client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void) {
           authorizePublish.call(this, client, packet, (err?: Error | null) => {
-            if (client) {
-              if (err) {
-                try {
-                  refuse.run(client.id, "publish", packet.topic.slice(0, 256));
-                } catch (e) {
-                  ctx.log.error(`telemetry: counting a refusal failed: ${(e as Error).message}`);
-                }
-              } else onTelemetry(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
-            }
+            if (client && !err) onTelemetry(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
             done(err);
           });
         } as Aedes["authorizePublish"];
-        aedes.authorizeSubscribe = function (this: Aedes, client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) {
-          authorizeSubscribe.call(this, client, sub, (err: Error | null, granted?: Subscription | null) => {
-            if (client && (err || !granted)) {
-              try {
-                refuse.run(client.id, "subscribe", sub.topic.slice(0, 256));
-              } catch (e) {
-                ctx.log.error(`telemetry: counting a refusal failed: ${(e as Error).message}`);
-              }
-            }
-            done(err, granted);
-          });
-        } as Aedes["authorizeSubscribe"];
+        const audit = brokerAudit(ctx.registry);
+        const onAudit = (e: AuditEvent) => {
+          if (e.kind !== "publish-refused" && e.kind !== "subscribe-refused") return;
+          try {
+            refuse.run(e.clientId, e.kind === "publish-refused" ? "publish" : "subscribe", e.topic.slice(0, 256));
+          } catch (err) {
+            ctx.log.error(`telemetry: counting a refusal failed: ${(err as Error).message}`);
+          }
+        };
+        audit.on("event", onAudit);
         restore = () => {
           aedes.authorizePublish = authorizePublish;
-          aedes.authorizeSubscribe = authorizeSubscribe;
+          audit.off("event", onAudit);
         };
       } else {
         const off1 = await ctx.bus.subscribe("dt/+/telemetry", (m) => onTelemetry(m.topic, m.payload));
