@@ -1,29 +1,66 @@
 // One virtual ESP32: an XS worker running the app, and the host world around
-// it — virtual clock and timers, sockets, flash, RTC memory, boot loader,
-// power states and the energy meter.
+// it. VirtualDevice keeps the virtual clock and timers, the power states and
+// the energy meter, RTC memory and the boot loader, and routes the app's host
+// commands to the emulated Moddable modules, one file each in moddable/
+// (their XS side and host side together; moddable/table.json says which
+// Moddable manifest provides each).
 //
 // Time: the host owns a virtual clock. CPU work advances it by the XS compute
 // meter (deterministic); while the device waits on a real socket it advances
 // with real time; when nothing is in flight it jumps to the next timer, so a
 // day of 15-minute wakes takes seconds.
 import { readFileSync } from "node:fs";
-import { createHash, type Hash } from "node:crypto";
-import { p256 } from "@noble/curves/nist.js";
 import { TraceMap, originalPositionFor } from "@jridgewell/trace-mapping";
 import { XsWorker, CrankError, WorkerExit, WorkerExitCode, TOO_MUCH_COMPUTATION, type Meters } from "./xsnap.ts";
 import { DeviceStorage, PowerCut, StorageError, type OtaData } from "./storage.ts";
-import { HostSocket, defaultFaults, type SocketFaults, type SecureOptions } from "./sockets.ts";
+import { defaultFaults, type SocketFaults } from "./sockets.ts";
 import { EnergyMeter, type EnergyState, type EnergyReport } from "./energy.ts";
-import { adcRawFromMv, type Board } from "./board.ts";
+import type { Board } from "./board.ts";
 import { emptyScenario, type Scenario } from "./scenario.ts";
-import { Sht3x, Bme280, I2CNack, type I2CPeripheral } from "./i2c.ts";
+import { Sht3x, Bme280, type I2CPeripheral } from "./i2c.ts";
 import { parseImage, type BuiltApp, type ImageInfo } from "./image.ts";
-import { MqttSniffer } from "./mqtt-sniffer.ts";
 import { boardConfig } from "../boards/manifests.ts";
 import { baseSurface } from "./moddable/contract.ts";
+import { XsError, type DeviceContext, type HostModule, type Op, type Reply, type SleepRequest } from "./moddable/context.ts";
+import * as timerModule from "./moddable/timer.ts";
+import * as timeModule from "./moddable/time.ts";
+import * as systemModule from "./moddable/system.ts";
+import * as tcpModule from "./moddable/tcp.ts";
+import * as tlsModule from "./moddable/tls.ts";
+import * as analogModule from "./moddable/analog.ts";
+import * as digitalModule from "./moddable/digital.ts";
+import * as i2cModule from "./moddable/i2c.ts";
+import * as keyValueModule from "./moddable/key-value.ts";
+import * as flashModule from "./moddable/flash.ts";
+import * as updateModule from "./moddable/update.ts";
+import * as cryptModule from "./moddable/crypt.ts";
+import * as ecdsaModule from "./moddable/ecdsa.ts";
+import * as textModule from "./moddable/text.ts";
+import * as nativeEsp32Module from "./moddable/native-esp32.ts";
 
-const BOOT_SCRIPT = readFileSync(new URL("./runtime/boot.js", import.meta.url), "utf8");
-export const RETAINED_BYTES = 4096;
+/** The emulated modules, in install order (system uses timer; tls extends tcp; update uses flash). */
+const MODULE_FILES = [
+  timerModule,
+  timeModule,
+  systemModule,
+  tcpModule,
+  tlsModule,
+  analogModule,
+  digitalModule,
+  i2cModule,
+  keyValueModule,
+  flashModule,
+  updateModule,
+  cryptModule,
+  ecdsaModule,
+  textModule,
+  nativeEsp32Module,
+];
+const BOOT_SCRIPT = readFileSync(new URL("./runtime/boot.js", import.meta.url), "utf8").replace(
+  "/*MODULES*/",
+  MODULE_FILES.map((f) => `(${f.xs})(sim);`).join("\n"),
+);
+export const RETAINED_BYTES = nativeEsp32Module.RETAINED_BYTES;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -72,13 +109,6 @@ interface TimerEntry {
   action?: () => void;
 }
 
-interface PinWatch {
-  id: number;
-  pin: number;
-  edge: number;
-  level: number;
-}
-
 export interface DeviceMeters {
   compute: number;
   deliveries: number;
@@ -124,14 +154,19 @@ export class VirtualDevice {
 
   private timers: TimerEntry[] = [];
   private timerSeq = 0;
-  private events: { message: Record<string, unknown>; resolve?: (v: unknown) => void; reject?: (e: unknown) => void }[] = [];
+  private events: {
+    message: Record<string, unknown>;
+    prepare?: () => Record<string, unknown> | undefined;
+    resolve?: (v: unknown) => void;
+    reject?: (e: unknown) => void;
+  }[] = [];
   private wake: (() => void) | undefined;
-  private sockets = new Map<number, HostSocket>();
-  private sniffers = new Map<number, MqttSniffer>();
-  private pins = new Map<number, PinWatch>();
   private i2cDevices = new Map<number, I2CPeripheral>();
-  private i2cHandles = new Map<number, number>();
-  private digests = new Map<number, Hash>();
+  /** Host sides of the emulated modules, and their operations by name. */
+  private readonly modules: HostModule[];
+  private readonly ops: Record<string, Op> = {};
+  private readonly tcp: HostModule;
+  private readonly digital: ReturnType<typeof digitalModule.host>;
   private lastNetActivity = 0;
   private moduleOrdinals: string[] = [];
   private panicInfo: { message: string; stack: string } | undefined;
@@ -158,6 +193,81 @@ export class VirtualDevice {
     this.summary = { name: this.name, boots: 0, wakes: 0, panics: 0, resets: {}, compute: 0, energy: this.energy.report(0) };
     for (const [address, dev] of this.scenario.i2c)
       this.i2cDevices.set(address, dev.device === "sht3x" ? new Sht3x(dev.inputs, 0) : new Bme280(dev.inputs, 0));
+    const ctx = this.context();
+    this.tcp = tcpModule.host(ctx);
+    this.digital = digitalModule.host(ctx);
+    this.modules = [
+      timerModule.host(ctx),
+      timeModule.host(ctx),
+      systemModule.host(ctx),
+      this.tcp,
+      analogModule.host(ctx),
+      this.digital,
+      i2cModule.host(ctx, this.i2cDevices),
+      keyValueModule.host(ctx),
+      flashModule.host(ctx),
+      updateModule.host(ctx),
+      cryptModule.host(ctx),
+      ecdsaModule.host(ctx),
+      nativeEsp32Module.host(ctx),
+    ];
+    for (const m of this.modules) Object.assign(this.ops, m.ops);
+  }
+
+  /** What the module files may use of this device (moddable/context.ts). */
+  private context(): DeviceContext & { setClock(ms: number): void } {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const d = this;
+    return {
+      name: d.name,
+      board: d.board,
+      storage: d.storage,
+      energy: d.energy,
+      faults: d.faults,
+      get scenario() {
+        return d.scenario;
+      },
+      get now() {
+        return d.now;
+      },
+      get epochNow() {
+        return d.epochNow;
+      },
+      get endAt() {
+        return d.endAt;
+      },
+      get replyWaitMs() {
+        return d.options.replyWaitMs ?? 2000;
+      },
+      trace: (type, fields) => d.trace(type, fields),
+      spend: (state, ms) => d.spend(state, ms),
+      awakeState: () => d.awakeState(),
+      post: (message, prepare) => {
+        d.events.push({ message, prepare });
+        d.wake?.();
+      },
+      addTimer: (at, id, kind, repeat = 0, action) => d.addTimer({ at, id, kind, repeat, action }),
+      removeTimer: (kind, id) => d.removeTimer(kind, id),
+      noteNetActivity: () => {
+        d.lastNetActivity = performance.now();
+      },
+      radioUp: () => d.radioUp(),
+      sleep: (r) => d.sleepRequested(r),
+      restart: () => {
+        d.trace("restart", {});
+        d.stopWorker({ kind: "software" }, "software");
+      },
+      retained: () => (d.rtcMemory ??= new Uint8Array(RETAINED_BYTES)),
+      resetInfo: () => ({ resetReason: d.resetReason, wakeCause: d.wakeCause, wakePin: d.wakePin }),
+      running: () => d.running!,
+      readImage: (partition) => d.readImage(partition),
+      otaData: () => d.storage.readOtaData(),
+      writeOtaData: (data) => d.storage.writeOtaData(data),
+      rollback: () => d.rollbackRequested(),
+      setClock: (ms) => {
+        d.rtcOffset = ms - d.epochNow;
+      },
+    };
   }
 
   // ---------------------------------------------------------------- public API
@@ -198,8 +308,7 @@ export class VirtualDevice {
     this.endAt = Math.min(this.endAt, this.now);
     this.worker?.kill();
     this.worker = undefined;
-    for (const s of this.sockets.values()) s.destroy();
-    this.sockets.clear();
+    for (const m of this.modules) m.reset?.();
   }
 
   /** Cuts power at once (from a trace hook or a test), for offMs of virtual time. */
@@ -226,7 +335,7 @@ export class VirtualDevice {
 
   /** Cuts every open socket as a network fault would. */
   cutSockets(): void {
-    for (const s of this.sockets.values()) s.cut();
+    this.tcp.cut?.();
   }
 
   // ---------------------------------------------------------------- trace & energy
@@ -410,13 +519,13 @@ export class VirtualDevice {
    * answer has not come yet (for up to replyWaitMs: a write may have no answer).
    */
   private networkBusy(): boolean {
-    const replyWait = this.options.replyWaitMs ?? 2000;
-    const now = performance.now();
-    for (const s of this.sockets.values()) {
-      if (!s.connected || s.inFlight > 0) return true;
-      if (s.awaitingReplySince && now - s.awaitingReplySince < replyWait) return true;
-    }
-    return false;
+    return this.modules.some((m) => m.busy?.());
+  }
+
+  private openConnections(): number {
+    let n = 0;
+    for (const m of this.modules) n += m.open?.() ?? 0;
+    return n;
   }
 
   private async loop(): Promise<void> {
@@ -424,8 +533,10 @@ export class VirtualDevice {
     while (this.worker && !this.stop) {
       const ev = this.events.shift();
       if (ev) {
+        const message = ev.prepare ? ev.prepare() : ev.message;
+        if (!message) continue; // nothing left to tell the app (e.g. its socket closed)
         try {
-          const result = await this.deliver(ev.message);
+          const result = await this.deliver(message);
           ev.resolve?.(result);
         } catch (e) {
           ev.reject?.(e);
@@ -441,18 +552,13 @@ export class VirtualDevice {
         }
         if (next.repeat > 0) this.addTimer({ ...next, at: next.at + next.repeat });
         if (next.kind === "gpio") {
-          const watch = this.pins.get(next.id);
-          if (watch) {
-            watch.level = this.gpioLevel(watch.pin);
-            this.scheduleEdge(watch);
-            await this.deliver({ type: "gpio", id: next.id });
-          }
+          if (this.digital.fired(next.id)) await this.deliver({ type: "gpio", id: next.id });
         } else await this.deliver({ type: "timer", id: next.id });
         continue;
       }
       if (this.now >= this.endAt) return;
       const realIdle = performance.now() - this.lastNetActivity;
-      const canJump = this.sockets.size === 0 || (!this.networkBusy() && realIdle >= quietMs);
+      const canJump = this.openConnections() === 0 || (!this.networkBusy() && realIdle >= quietMs);
       if (canJump) {
         const target = Math.min(next ? next.at : Infinity, this.endAt);
         await this.idle(this.awakeState(), target - this.now);
@@ -562,12 +668,7 @@ export class VirtualDevice {
   private async afterStop(): Promise<void> {
     const stop = this.stop!;
     this.worker = undefined;
-    for (const s of this.sockets.values()) s.destroy();
-    this.sockets.clear();
-    this.sniffers.clear();
-    this.pins.clear();
-    this.i2cHandles.clear();
-    this.digests.clear();
+    for (const m of this.modules) m.reset?.();
     this.events = this.events.filter((e) => {
       e.reject?.(new Error("device reset"));
       return false;
@@ -626,11 +727,6 @@ export class VirtualDevice {
     }
   }
 
-  private gpioLevel(pin: number): number {
-    const g = this.scenario.gpio.get(pin);
-    return g ? g.level(this.now) : 1; // unscripted inputs read high (pull-up)
-  }
-
   private gpioWake(stop: Extract<Stop, { kind: "deep-sleep" }>, horizon: number): { at: number; cause: WakeCause; pin: number } | undefined {
     const levelWake = (pin: number, level: number): number | undefined => {
       const g = this.scenario.gpio.get(pin);
@@ -659,23 +755,6 @@ export class VirtualDevice {
     return best;
   }
 
-  private scheduleEdge(watch: PinWatch): void {
-    const g = this.scenario.gpio.get(watch.pin);
-    if (!g) return;
-    let t = this.now;
-    for (;;) {
-      const e = g.edges(t, this.endAt);
-      if (e === undefined) return;
-      const level = g.level(e);
-      const rising = level === 1;
-      if ((rising && watch.edge & 1) || (!rising && watch.edge & 2)) {
-        this.addTimer({ at: e, id: watch.id, repeat: 0, kind: "gpio" });
-        return;
-      }
-      t = e;
-    }
-  }
-
   // ---------------------------------------------------------------- host commands from XS
 
   private pack(message: Record<string, unknown>, payload?: Uint8Array): ArrayBuffer {
@@ -696,7 +775,7 @@ export class VirtualDevice {
   }
 
   private onCommand(request: Uint8Array): Uint8Array {
-    let reply: { json: Record<string, unknown>; payload?: Uint8Array };
+    let reply: Reply;
     try {
       const m = this.unpack(request);
       reply = this.command(m, m.payload);
@@ -707,22 +786,23 @@ export class VirtualDevice {
         reply = { json: { error: "power cut" } };
       } else {
         const err = e as Error;
-        reply = { json: { error: err.message, errorType: err instanceof TypeError ? "TypeError" : err instanceof RangeError ? "RangeError" : "Error" } };
+        const errorType = err instanceof XsError ? err.errorType : err instanceof TypeError ? "TypeError" : err instanceof RangeError ? "RangeError" : "Error";
+        reply = { json: { error: err.message, errorType } };
       }
     }
     reply.json.t = this.epochNow + this.rtcOffset; // the chip's clock, as Time.set left it
     return new Uint8Array(this.pack(reply.json, reply.payload));
   }
 
-  private command(m: Record<string, any>, payload: Uint8Array | undefined): { json: Record<string, unknown>; payload?: Uint8Array } {
-    const ok = (json: Record<string, unknown> = {}, p?: Uint8Array) => ({ json, payload: p });
+  /** The core's own commands; every other goes to the module file that owns it. */
+  private command(m: Record<string, any>, payload: Uint8Array | undefined): Reply {
     switch (m.op as string) {
       case "trace":
         this.trace("log", { text: m.text });
-        return ok();
+        return { json: {} };
       case "panic":
         this.panicInfo = { message: m.message, stack: m.stack };
-        return ok();
+        return { json: {} };
       case "module": {
         const source = this.running!.info.modules[m.specifier];
         if (source === undefined) {
@@ -730,277 +810,15 @@ export class VirtualDevice {
           throw new Error(`module "${m.specifier}" not found${by}`);
         }
         this.moduleOrdinals.push(m.specifier);
-        return ok({}, encoder.encode(source));
+        return { json: {}, payload: encoder.encode(source) };
       }
       case "config":
-        return ok({ config: { ...this.running!.info.config, board: boardConfig(this.board), ...this.options.deviceConfig } });
-
-      // -- time
-      case "timer.set":
-        this.removeTimer("timer", m.id);
-        this.addTimer({ at: this.now + m.delay, id: m.id, repeat: m.repeat, kind: "timer" });
-        return ok();
-      case "timer.clear":
-        this.removeTimer("timer", m.id);
-        return ok();
-      case "delay":
-        this.spend(this.awakeState(), Math.max(0, Number(m.ms) || 0));
-        return ok();
-      case "rtc.get":
-        return ok({ time: this.epochNow + this.rtcOffset });
-      case "rtc.ticks":
-        return ok({ ticks: Math.floor(this.now) });
-      case "rtc.set":
-        this.rtcOffset = Number(m.time) - this.epochNow;
-        return ok();
-
-      // -- power
-      case "deepSleep": {
-        if (m.us !== null && !(Number(m.us) >= 0)) throw new RangeError("deepSleep: us must be a non-negative number");
-        for (const w of [m.ext0, ...(m.ext1?.pins ?? []).map((pin: number) => ({ pin }))].filter(Boolean))
-          if (!this.board.rtcGpio.includes(w.pin)) throw new RangeError(`deepSleep: GPIO ${w.pin} is not an RTC GPIO and cannot wake the chip`);
-        if (m.us === null && !m.ext0 && !m.ext1) throw new RangeError("deepSleep: no wake source (give us, ext0 or ext1)");
-        // The delivery ends here without meters: charge the compute it used up to this call.
-        if (Number(m.compute) > 0) {
-          this.summary.compute += Number(m.compute);
-          this.spend(this.awakeState(), (Number(m.compute) * this.board.power.computeUnitNs.value) / 1e6);
-        }
-        this.stopWorker({ kind: "deep-sleep", us: m.us === null ? null : Number(m.us), ext0: m.ext0, ext1: m.ext1 });
-        return ok();
+        return { json: { config: { ...this.running!.info.config, board: boardConfig(this.board), ...this.options.deviceConfig } } };
+      default: {
+        const op = this.ops[m.op];
+        if (!op) throw new Error(`unknown device operation ${m.op}`);
+        return op(m, payload);
       }
-      case "restart":
-        this.trace("restart", {});
-        this.stopWorker({ kind: "software" }, "software");
-        return ok();
-      case "esp32.info":
-        return ok({ wakeCause: this.wakeCause, wakePin: this.wakePin, resetReason: this.resetReason });
-      case "retained.read":
-        return ok({}, (this.rtcMemory ??= new Uint8Array(RETAINED_BYTES)).slice());
-      case "retained.write": {
-        const data = payload ?? new Uint8Array(0);
-        const at = Number(m.at);
-        if (!Number.isInteger(at) || at < 0 || at + data.length > RETAINED_BYTES)
-          throw new RangeError(`retain: ${data.length} bytes at ${m.at} do not fit the ${RETAINED_BYTES}-byte retained block`);
-        (this.rtcMemory ??= new Uint8Array(RETAINED_BYTES)).set(data, at);
-        return ok();
-      }
-
-      // -- OTA
-      case "ota.info": {
-        const ota = this.storage.readOtaData();
-        const running = this.running!.partition;
-        return ok({ running, next: running === "ota_0" ? "ota_1" : "ota_0", state: ota.states[running] });
-      }
-      case "ota.markValid": {
-        const ota = this.storage.readOtaData();
-        const running = this.running!.partition;
-        if (ota.states[running] !== "valid") {
-          ota.states[running] = "valid";
-          this.storage.writeOtaData(ota);
-          this.trace("ota-valid", { partition: running, version: this.running!.info.version });
-        }
-        return ok();
-      }
-      case "ota.rollback": {
-        const ota = this.storage.readOtaData();
-        const running = this.running!.partition;
-        const other = running === "ota_0" ? "ota_1" : "ota_0";
-        if (ota.states[other] !== "valid") throw new Error("rollback: no valid previous image");
-        ota.states[running] = "invalid";
-        ota.boot = other;
-        this.storage.writeOtaData(ota);
-        this.trace("rollback", { partition: running, reason: "app requested" });
-        this.stopWorker({ kind: "rollback" }, "software");
-        return ok();
-      }
-      case "update.open": {
-        const running = this.running!.partition;
-        const target = (m.partition ?? (running === "ota_0" ? "ota_1" : "ota_0")) as "ota_0" | "ota_1";
-        if (target === running) throw new Error(`update: ${target} is the running partition`);
-        if (target !== "ota_0" && target !== "ota_1") throw new RangeError(`update: unknown partition ${target}`);
-        const size = this.storage.partitionSize(target);
-        if (!(Number(m.byteLength) > 0) || m.byteLength > size)
-          throw new RangeError(`update: byteLength ${m.byteLength} does not fit partition ${target} (${size} bytes)`);
-        if (m.mode !== "r+") {
-          const ota = this.storage.readOtaData();
-          if (ota.states[target] !== "empty") {
-            ota.states[target] = "empty";
-            this.storage.writeOtaData(ota);
-          }
-          this.storage.eraseAll(target);
-        }
-        this.trace("update-open", { partition: target, bytes: m.byteLength, resume: m.mode === "r+" });
-        return ok({ partition: target, position: 0 });
-      }
-      case "update.write":
-        this.storage.flashWrite(m.partition, m.byteOffset, payload ?? new Uint8Array(0));
-        return ok();
-      case "update.read":
-        return ok({}, this.storage.flashRead(m.partition, m.byteOffset, m.byteLength));
-      case "update.complete": {
-        const info = this.readImage(m.partition);
-        if (!info) throw new Error(`update: the image in ${m.partition} does not verify`);
-        const ota = this.storage.readOtaData();
-        ota.states[m.partition as "ota_0"] = "new";
-        ota.boot = m.partition;
-        this.storage.writeOtaData(ota);
-        this.trace("update-complete", { partition: m.partition, version: info.version });
-        return ok();
-      }
-      case "update.cancel": {
-        this.storage.eraseAll(m.partition);
-        const ota = this.storage.readOtaData();
-        ota.states[m.partition as "ota_0"] = "empty";
-        this.storage.writeOtaData(ota);
-        this.trace("update-cancel", { partition: m.partition });
-        return ok();
-      }
-
-      // -- storage
-      case "kv.open":
-        this.storage.kvOpen(m.path);
-        return ok();
-      case "kv.read": {
-        const v = this.storage.kvRead(m.path, m.key);
-        return v ? ok({ found: true }, v) : ok({ found: false });
-      }
-      case "kv.write":
-        this.storage.kvWrite(m.path, m.key, payload ?? new Uint8Array(0));
-        this.trace("kv-write", { path: m.path, key: m.key, bytes: payload?.length ?? 0 });
-        return ok();
-      case "kv.delete":
-        this.storage.kvDelete(m.path, m.key);
-        return ok();
-      case "flash.open": {
-        const size = this.storage.partitionSize(m.path);
-        return ok({ size, blockLength: this.storage.blockLength });
-      }
-      case "flash.read":
-        return ok({}, this.storage.flashRead(m.path, m.byteOffset, m.byteLength));
-      case "flash.write":
-        this.storage.flashWrite(m.path, m.byteOffset, payload ?? new Uint8Array(0));
-        this.trace("flash-write", { partition: m.path, offset: m.byteOffset, bytes: payload?.length ?? 0 });
-        return ok();
-      case "flash.erase":
-        this.storage.flashErase(m.path, m.block);
-        return ok();
-
-      // -- sockets
-      case "tcp.open":
-        this.openSocket(m.id, m.host, m.port, m.secure);
-        return ok();
-      case "tcp.read": {
-        const s = this.sockets.get(m.id);
-        if (!s) return ok({}, new Uint8Array(0));
-        return ok({}, s.read(m.count));
-      }
-      case "tcp.write": {
-        const s = this.sockets.get(m.id);
-        if (!s) throw new Error("socket is closed");
-        const bytes = payload ?? new Uint8Array(0);
-        this.lastNetActivity = performance.now();
-        this.spend("tx", this.energy.txMs(bytes.length));
-        this.sniffers.get(m.id)?.push(bytes, (p) => this.trace("publish", { ...p }));
-        return ok({ writable: s.write(bytes) });
-      }
-      case "tcp.close": {
-        const s = this.sockets.get(m.id);
-        if (s) {
-          s.close();
-          this.sockets.delete(m.id);
-          this.trace("socket-close", { id: m.id, bytesOut: s.bytesOut, bytesIn: s.bytesIn, segments: s.segments });
-        }
-        return ok();
-      }
-
-      // -- I/O pins and buses
-      case "adc.open":
-        return ok({ resolution: this.board.adc.resolution });
-      case "adc.read": {
-        const sig = this.scenario.adc.get(m.pin);
-        const raw = sig ? adcRawFromMv(this.board, sig(this.now)) : 0;
-        return ok({ value: raw });
-      }
-      case "gpio.open": {
-        const watch: PinWatch = { id: m.id, pin: m.pin, edge: m.edge ?? 0, level: this.gpioLevel(m.pin) };
-        this.pins.set(m.id, watch);
-        if (watch.edge) this.scheduleEdge(watch);
-        return ok();
-      }
-      case "gpio.read": {
-        const w = this.pins.get(m.id);
-        return ok({ value: w ? this.gpioLevel(w.pin) : 0 });
-      }
-      case "gpio.write":
-        this.trace("gpio", { id: m.id, value: m.value });
-        return ok();
-      case "gpio.close":
-        this.pins.delete(m.id);
-        this.removeTimer("gpio", m.id);
-        return ok();
-      case "i2c.open":
-        if (!Number.isInteger(m.address) || m.address < 0 || m.address > 0x7f) throw new RangeError(`I2C address ${m.address} is not a 7-bit address`);
-        this.i2cHandles.set(m.id, m.address);
-        return ok();
-      case "i2c.write":
-      case "i2c.read": {
-        const address = this.i2cHandles.get(m.id);
-        const dev = address === undefined ? undefined : this.i2cDevices.get(address);
-        if (!dev) throw new Error(`I2C: no device acknowledged address 0x${(address ?? 0).toString(16)} (NACK)`);
-        try {
-          if (m.op === "i2c.write") {
-            dev.write(payload ?? new Uint8Array(0), this.now);
-            return ok();
-          }
-          return ok({}, dev.read(m.count, this.now));
-        } catch (e) {
-          if (e instanceof I2CNack) throw new Error(`I2C 0x${address!.toString(16)}: ${e.message}`);
-          throw e;
-        }
-      }
-      case "i2c.close":
-        this.i2cHandles.delete(m.id);
-        return ok();
-
-      // -- crypto
-      case "digest.new": {
-        const alg = { SHA1: "sha1", SHA256: "sha256", SHA512: "sha512", MD5: "md5" }[m.algorithm as string];
-        if (!alg) throw new RangeError(`Digest: unsupported algorithm ${m.algorithm}`);
-        this.digests.set(m.id, createHash(alg));
-        (this.digests.get(m.id) as Hash & { alg?: string }).alg = alg;
-        return ok();
-      }
-      case "digest.write":
-        this.digests.get(m.id)!.update(payload ?? new Uint8Array(0));
-        return ok();
-      case "digest.close": {
-        const h = this.digests.get(m.id)!;
-        this.digests.delete(m.id);
-        return ok({}, new Uint8Array(h.digest()));
-      }
-      case "digest.reset": {
-        const h = this.digests.get(m.id) as Hash & { alg?: string };
-        this.digests.set(m.id, Object.assign(createHash(h.alg!), { alg: h.alg }));
-        return ok();
-      }
-      case "ecdsa.check":
-        this.p256Key(payload!);
-        return ok();
-      case "ecdsa.verify": {
-        const p = payload!;
-        const digest = p.subarray(0, m.digest);
-        const key = this.p256Key(p.subarray(m.digest, m.digest + m.key));
-        const sig = p.subarray(m.digest + m.key);
-        let valid = false;
-        try {
-          valid = p256.verify(sig, digest, key, { prehash: false, format: "der" });
-        } catch {
-          valid = false; // malformed DER is a failed verification, not a crash
-        }
-        return ok({ valid });
-      }
-      default:
-        throw new Error(`unknown device operation ${m.op}`);
     }
   }
 
@@ -1009,57 +827,39 @@ export class VirtualDevice {
     return s ? `, ${s.file.replace(/^.*?\/(sdk|firmware|hil-tests|test)\//, "$1/")}` : "";
   }
 
-  private p256Key(raw: Uint8Array): Uint8Array {
-    if (raw.length !== 65 || raw[0] !== 4) throw new RangeError("ECDSA: key must be an uncompressed P-256 point (65 bytes, 0x04 || X || Y)");
-    try {
-      p256.Point.fromBytes(raw);
-    } catch {
-      throw new RangeError("ECDSA: key is not a point on P-256");
+  // ---------------------------------------------------------------- power (for xsiot/native/esp32 and system)
+
+  private sleepRequested(r: SleepRequest): void {
+    // The delivery ends here without meters: charge the compute it used up to this call.
+    if (r.compute > 0) {
+      this.summary.compute += r.compute;
+      this.meters.compute += r.compute;
+      this.spend(this.awakeState(), (r.compute * this.board.power.computeUnitNs.value) / 1e6);
     }
-    return raw;
+    this.stopWorker({ kind: "deep-sleep", us: r.us, ext0: r.ext0, ext1: r.ext1 });
   }
 
-  private openSocket(id: number, host: string, port: number, secure: SecureOptions | null): void {
-    if (!this.radioOn) {
-      const cached = this.joinedSincePowerOn;
-      const ms = cached ? this.board.power.wifiJoinCachedMs.value : this.board.power.wifiJoinMs.value;
-      this.spend("wifi-join", ms);
-      this.trace("wifi-join", { ms, cached });
-      this.radioOn = true;
-      this.joinedSincePowerOn = true;
-    }
-    const outage = this.scenario.network.down.some(([a, b]) => this.now >= a && this.now < b);
-    this.trace("socket-open", { id, host, port, tls: !!secure });
-    this.lastNetActivity = performance.now();
-    if (outage) {
-      // The broker is unreachable: the connect fails after a while, as it would.
-      this.addTimer({
-        at: this.now + 3000,
-        id: -1,
-        repeat: 0,
-        kind: "host",
-        action: () => this.events.push({ message: { type: "tcp", id, event: "error", message: "connect failed: network unreachable (scenario outage)" } }),
-      });
-      return;
-    }
-    const socket = new HostSocket(id, host, port, secure, this.faults, (e) => {
-      this.lastNetActivity = performance.now();
-      if (!this.sockets.has(id)) return;
-      if (e.kind === "connected") {
-        if (secure) this.spend("tls", this.board.power.tlsHandshakeMs.value);
-        this.trace("socket-connected", { id, tls: !!secure });
-        this.events.push({ message: { type: "tcp", id, event: "writable", count: 8192 } });
-      } else if (e.kind === "data") {
-        this.events.push({ message: { type: "tcp", id, event: "readable", count: e.bytes } });
-      } else {
-        this.sockets.delete(id);
-        this.trace("socket-error", { id, message: e.message });
-        this.events.push({ message: { type: "tcp", id, event: "error", message: e.message } });
-      }
-      this.wake?.();
-    });
-    this.sockets.set(id, socket);
-    this.sniffers.set(id, new MqttSniffer());
+  private rollbackRequested(): void {
+    const ota = this.storage.readOtaData();
+    const running = this.running!.partition;
+    const other = running === "ota_0" ? "ota_1" : "ota_0";
+    if (ota.states[other] !== "valid") throw new Error("rollback: no valid previous image");
+    ota.states[running] = "invalid";
+    ota.boot = other;
+    this.storage.writeOtaData(ota);
+    this.trace("rollback", { partition: running, reason: "app requested" });
+    this.stopWorker({ kind: "rollback" }, "software");
+  }
+
+  /** The first socket of a wake joins Wi-Fi (cached after the first join since power-on). */
+  private radioUp(): void {
+    if (this.radioOn) return;
+    const cached = this.joinedSincePowerOn;
+    const ms = cached ? this.board.power.wifiJoinCachedMs.value : this.board.power.wifiJoinMs.value;
+    this.spend("wifi-join", ms);
+    this.trace("wifi-join", { ms, cached });
+    this.radioOn = true;
+    this.joinedSincePowerOn = true;
   }
 }
 

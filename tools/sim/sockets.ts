@@ -25,14 +25,22 @@ export interface SecureOptions {
   key?: string;
   serverName?: string;
   alpn?: string;
+  /** Verify the server's chain against `ca` (Moddable: secure.verify, default true). */
+  verify?: boolean;
 }
 
 export type SocketEvent =
   | { kind: "connected" }
   | { kind: "data"; bytes: number }
+  /** Bytes the host socket handed to the network (lwIP would see them acknowledged). */
+  | { kind: "sent"; bytes: number }
   | { kind: "error"; message: string };
 
-/** How much the device may write before it is told the socket is full. */
+/**
+ * lwIP's send buffer on Moddable's esp32 build: CONFIG_LWIP_TCP_SND_BUF_DEFAULT=8192
+ * (build/devices/esp32/xsProj-esp32/sdkconfig.defaults). tcp_write past it fails:
+ * Moddable's xs_tcp_write throws "would block" (modules/io/socket/lwip/tcp.c).
+ */
 export const SOCKET_WINDOW = 8192;
 
 export class HostSocket {
@@ -74,7 +82,7 @@ export class HostSocket {
         key: secure.key,
         servername: /^[\d.]+$/.test(secure.serverName ?? host) ? undefined : (secure.serverName ?? host),
         ALPNProtocols: secure.alpn ? [secure.alpn] : undefined,
-        rejectUnauthorized: true,
+        rejectUnauthorized: secure.verify !== false,
         checkServerIdentity: () => undefined, // the local cloud's certificates name loopback, not a DNS host
       });
       this.socket.once("secureConnect", onConnect);
@@ -117,12 +125,25 @@ export class HostSocket {
     }, this.faults.latencyMs);
   }
 
+  /** Bytes that arrived, delivered to the app or not. */
   get available(): number {
     return this.rxBytes;
   }
 
+  /**
+   * Bytes the app has been told of (onReadable's count). Only these can be read:
+   * what arrives while a delivery runs waits for the next delivery, so what the
+   * app sees does not depend on real timing inside a delivery.
+   */
+  committed = 0;
+  commit(): number {
+    this.committed = this.rxBytes;
+    return this.committed;
+  }
+
   read(count: number): Uint8Array {
-    const n = count < 0 ? this.rxBytes : Math.min(count, this.rxBytes);
+    const n = count < 0 ? this.committed : Math.min(count, this.committed);
+    this.committed -= n;
     const out = new Uint8Array(n);
     let o = 0;
     while (o < n) {
@@ -137,15 +158,14 @@ export class HostSocket {
     return out;
   }
 
-  write(bytes: Uint8Array): number {
+  write(bytes: Uint8Array): void {
     if (this.closed || this.failed) throw new Error("socket is closed");
     this.bytesOut += bytes.length;
     if (!this.awaitingReplySince) this.awaitingReplySince = performance.now();
-    if (this.faults.dropOutgoing) return SOCKET_WINDOW;
+    if (this.faults.dropOutgoing) return; // never acknowledged: the send buffer fills, as over a black hole
     const copy = Buffer.from(bytes);
     // Latency delays every write by the same amount, so writes leave in order.
     this.later(() => this.enqueue(copy));
-    return SOCKET_WINDOW;
   }
 
   /**
@@ -172,7 +192,9 @@ export class HostSocket {
       return;
     }
     this.segments++;
-    this.socket.write(piece);
+    this.socket.write(piece, (err) => {
+      if (!err && !this.closed) this.emit({ kind: "sent", bytes: piece.length });
+    });
     if (this.outgoing.length === 0) {
       this.pumping = false;
       this.endIfDrained();

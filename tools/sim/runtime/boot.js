@@ -1,8 +1,11 @@
-// Runs inside XS at every boot of the virtual ESP32, before the app.
-// It is the device side of the simulator: the ECMA-419 and Moddable module
-// specifiers the app imports, implemented by synchronous calls to the host
-// (issueCommand) and by host deliveries (handleCommand). The app runs in a
-// Compartment that sees only these modules and ordinary globals, never the
+// Runs inside XS at every boot of the virtual ESP32, before the app: the
+// core of the device side of the simulator. It holds the bridge to the host
+// (synchronous issueCommand calls out, handleCommand deliveries in), the
+// virtual clock, the freezing of built-ins, and the module loader. The
+// emulated Moddable modules are installed where MODULES stands below, one per
+// file of tools/sim/moddable/ (each file holds its XS side and its host side).
+// The app runs in a Compartment that sees only the modules and globals the
+// Moddable manifests it includes provide (moddable/table.json), never the
 // host bridge itself.
 (function boot() {
   "use strict";
@@ -66,375 +69,51 @@
     return reply;
   }
 
-  // Handlers for host deliveries, by kind and id.
-  const timers = new Map();
-  const sockets = new Map();
-  const pins = new Map();
-  let nextId = 1;
 
+  const RealDateNow = () => now;
   function VirtualDate(...args) {
     if (!new.target) return new RealDate(now).toString();
     return args.length ? new RealDate(...args) : new RealDate(now);
   }
-  VirtualDate.now = () => now;
+  VirtualDate.now = RealDateNow;
   VirtualDate.UTC = RealDate.UTC;
   VirtualDate.parse = RealDate.parse;
   VirtualDate.prototype = RealDate.prototype;
 
+  // trace (xs/sources/xsGlobal.c): the chip's console; here a host trace event.
   function trace(...values) {
     host({ op: "trace", text: values.map((v) => (typeof v === "string" ? v : String(v))).join("") });
   }
 
-  // ---- timer (modules/base/timer/timer.js): ids are host objects, not numbers ----
-  const timerIds = new Map(); // handle -> numeric id the host knows
-  function setTimer(callback, delay, repeat) {
-    if (typeof callback !== "function") throw new TypeError("timer callback must be a function");
-    const id = nextId++;
-    const handle = Object.freeze({});
-    timerIds.set(handle, id);
-    timers.set(id, { callback, handle, repeat: repeat || 0 });
-    host({ op: "timer.set", id, delay: Math.max(0, Number(delay) || 0), repeat: repeat || 0 });
-    return handle;
-  }
-  function clearTimer(handle) {
-    const id = timerIds.get(handle);
-    if (id === undefined) return;
-    timerIds.delete(handle);
-    timers.delete(id);
-    host({ op: "timer.clear", id });
-  }
-  const Timer = {
-    set: (callback, delay, repeat) => setTimer(callback, delay, repeat),
-    repeat: (callback, interval) => setTimer(callback, interval, interval),
-    schedule(handle, delay, repeat) {
-      const id = timerIds.get(handle);
-      const t = id === undefined ? undefined : timers.get(id);
-      if (!t) return;
-      t.repeat = repeat || 0;
-      host({ op: "timer.set", id, delay: Math.max(0, Number(delay) || 0), repeat: repeat || 0 });
+  // What each module file installs: emulations by the name table.json gives
+  // them ("sim"), globals, and handlers for host deliveries by type.
+  let nextId = 1;
+  const sim = {
+    host,
+    encoder,
+    decoder,
+    trace,
+    newId: () => nextId++,
+    /** The compute meter now (for a delivery that will not report its meters), or null. */
+    compute: () => (metered ? meterNow() : null),
+    /** name -> (specifier) => module namespace */
+    emulations: {
+      config: () => ({ default: host({ op: "config" }).config }),
     },
-    clear: clearTimer,
-    delay(ms) {
-      host({ op: "delay", ms });
-    },
-  };
-  // ---- system (modules/io/system/system.js): the global System, esp32 flavour ----
-  const System = {
-    setTimeout: (callback, ms) => setTimer(callback, ms, 0),
-    clearTimeout: clearTimer,
-    setInterval: (callback, ms) => setTimer(callback, ms, ms),
-    clearInterval: clearTimer,
-    resolve(name, callback) {
-      throw new Error("System.resolve is not emulated by the virtual ESP32 (use a dotted IPv4 address)");
-    },
-    restart() {
-      host({ op: "restart" });
-      for (;;); // the host stops the worker before this line matters
-    },
-    deepSleep() {
-      // Moddable's xs_system_deepSleep does nothing on ESP32; xsiot/native/esp32 does it.
-      trace("System.deepSleep() ignored: not implemented on ESP32; use xsiot/native/esp32 deepSleep");
-    },
-  };
-  // ---- time (modules/base/time/time.js): Time.set(seconds since the epoch) ----
-  const Time = {
-    set(seconds) {
-      host({ op: "rtc.set", time: Number(seconds) * 1000 });
-    },
-    get timezone() {
-      return 0;
-    },
-    get dst() {
-      return 0;
-    },
-    get ticks() {
-      return host({ op: "rtc.ticks" }).ticks;
-    },
-    delta(start, end) {
-      return (end ?? this.ticks) - start;
+    /** name -> () => global value */
+    globals: { trace: () => trace },
+    /** delivery type -> (message) => void */
+    handlers: {},
+    /** Bytes of an ArrayBuffer or view, as an ArrayBuffer the bridge can send. */
+    bytes(buffer) {
+      if (buffer instanceof ArrayBuffer) return buffer;
+      if (ArrayBuffer.isView(buffer)) return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength);
+      throw new TypeError("expected ArrayBuffer or view");
     },
   };
 
-  // ---- sockets -----------------------------------------------------------------
-  class TCP {
-    #id;
-    #options;
-    constructor(options, secure) {
-      if (!options || typeof options !== "object") throw new TypeError("options required");
-      const address = options.address ?? options.host;
-      if (typeof address !== "string" || !(options.port > 0 && options.port < 65536))
-        throw new RangeError("address/host and port required");
-      this.#id = nextId++;
-      this.#options = options;
-      sockets.set(this.#id, this);
-      host({ op: "tcp.open", id: this.#id, host: address, port: options.port, secure: secure ?? null });
-    }
-    get remoteAddress() {
-      return this.#options.address ?? this.#options.host;
-    }
-    get remotePort() {
-      return this.#options.port;
-    }
-    get format() {
-      return "buffer";
-    }
-    set format(value) {
-      if (value !== "buffer") throw new RangeError("only buffer format is supported");
-    }
-    read(count) {
-      const r = host({ op: "tcp.read", id: this.#id, count: count === undefined ? -1 : count });
-      return r.payload;
-    }
-    write(buffer) {
-      return host({ op: "tcp.write", id: this.#id }, buffer).writable;
-    }
-    close() {
-      if (!sockets.has(this.#id)) return;
-      sockets.delete(this.#id);
-      host({ op: "tcp.close", id: this.#id });
-    }
-    _event(e) {
-      const o = this.#options;
-      if (e.event === "readable") o.onReadable?.call(this, e.count);
-      else if (e.event === "writable") o.onWritable?.call(this, e.count);
-      else if (e.event === "error") {
-        sockets.delete(this.#id);
-        o.onError?.call(this, e.message);
-      }
-    }
-  }
-  class TLSSocket extends TCP {
-    constructor(options) {
-      const s = options?.secure ?? {};
-      const text = (v) => (v === undefined ? undefined : typeof v === "string" ? v : decoder.decode(v));
-      super(options, {
-        ca: text(s.ca),
-        certificate: text(s.certificate),
-        key: text(s.key),
-        serverName: s.serverName ?? options.host,
-        alpn: s.applicationLayerProtocolNegotiation,
-      });
-    }
-  }
+  /*MODULES*/
 
-  // ---- analog / digital / i2c -----------------------------------------------------
-  class Analog {
-    #pin;
-    #resolution;
-    constructor(options) {
-      this.#pin = options?.pin;
-      this.#resolution = host({ op: "adc.open", pin: this.#pin, attenuation: options?.attenuation }).resolution;
-    }
-    get resolution() {
-      return this.#resolution;
-    }
-    read() {
-      return host({ op: "adc.read", pin: this.#pin }).value;
-    }
-    close() {}
-  }
-  const DigitalModes = { Input: 0, InputPullUp: 1, InputPullDown: 2, InputPullUpDown: 3, Output: 8, OutputOpenDrain: 9 };
-  class Digital {
-    #id;
-    #options;
-    constructor(options) {
-      if (!options || typeof options.pin !== "number") throw new TypeError("pin required");
-      this.#id = nextId++;
-      this.#options = options;
-      if (options.onReadable) pins.set(this.#id, this);
-      host({ op: "gpio.open", id: this.#id, pin: options.pin, mode: options.mode, edge: options.edge ?? 0 });
-    }
-    read() {
-      return host({ op: "gpio.read", id: this.#id }).value;
-    }
-    write(value) {
-      host({ op: "gpio.write", id: this.#id, value: value ? 1 : 0 });
-    }
-    close() {
-      pins.delete(this.#id);
-      host({ op: "gpio.close", id: this.#id });
-    }
-    _event() {
-      this.#options.onReadable?.call(this);
-    }
-  }
-  for (const [k, v] of Object.entries(DigitalModes)) Digital[k] = v;
-  Digital.Rising = 1;
-  Digital.Falling = 2;
-
-  class I2C {
-    #id;
-    constructor(options) {
-      this.#id = nextId++;
-      host({ op: "i2c.open", id: this.#id, address: options?.address, hz: options?.hz, data: options?.data, clock: options?.clock });
-    }
-    read(count) {
-      return host({ op: "i2c.read", id: this.#id, count }).payload ?? new ArrayBuffer(0);
-    }
-    write(buffer) {
-      host({ op: "i2c.write", id: this.#id }, buffer);
-    }
-    close() {
-      host({ op: "i2c.close", id: this.#id });
-    }
-  }
-
-  // ---- storage ---------------------------------------------------------------------
-  const KeyValue = {
-    open(options) {
-      const path = options?.path;
-      const format = options?.format ?? "string";
-      if (format !== "string" && format !== "buffer") throw new RangeError(`unsupported format "${format}"`);
-      host({ op: "kv.open", path });
-      return {
-        read(key) {
-          const r = host({ op: "kv.read", path, key });
-          if (!r.found) return undefined;
-          const bytes = r.payload ?? new ArrayBuffer(0);
-          return format === "string" ? decoder.decode(bytes) : bytes;
-        },
-        write(key, value) {
-          host({ op: "kv.write", path, key }, typeof value === "string" ? encoder.encode(value) : value);
-        },
-        delete(key) {
-          host({ op: "kv.delete", path, key });
-        },
-        close() {},
-      };
-    },
-  };
-  const Flash = {
-    open(options) {
-      const path = options?.path;
-      const info = host({ op: "flash.open", path });
-      return {
-        read: (byteLength, byteOffset) => host({ op: "flash.read", path, byteLength, byteOffset }).payload ?? new ArrayBuffer(0),
-        write: (buffer, byteOffset) => void host({ op: "flash.write", path, byteOffset }, buffer),
-        eraseBlock: (block) => void host({ op: "flash.erase", path, block }),
-        status: () => ({ size: info.size, blockLength: info.blockLength }),
-        close() {},
-      };
-    },
-  };
-  const Update = {
-    open(options) {
-      const r = host({ op: "update.open", byteLength: options?.byteLength, partition: options?.partition, mode: options?.mode });
-      const partition = r.partition;
-      let position = r.position ?? 0;
-      return {
-        partition,
-        write(bytes, byteOffset) {
-          const at = byteOffset ?? position;
-          const n = ArrayBuffer.isView(bytes) ? bytes.byteLength : bytes.byteLength;
-          host({ op: "update.write", partition, byteOffset: at }, bytes);
-          position = at + n;
-        },
-        read: (byteLength, byteOffset) => host({ op: "update.read", partition, byteLength, byteOffset }).payload,
-        complete: () => void host({ op: "update.complete", partition }),
-        cancel: () => void host({ op: "update.cancel", partition }),
-        close() {},
-      };
-    },
-  };
-
-  // ---- crypto (backed by the host's crypto, as the chip's is by hardware) -------------
-  class Digest {
-    #id;
-    constructor(algorithm) {
-      this.#id = nextId++;
-      host({ op: "digest.new", id: this.#id, algorithm });
-    }
-    write(data) {
-      host({ op: "digest.write", id: this.#id }, typeof data === "string" ? encoder.encode(data) : data);
-    }
-    close() {
-      return host({ op: "digest.close", id: this.#id }).payload;
-    }
-    reset() {
-      host({ op: "digest.reset", id: this.#id });
-    }
-  }
-  class ECDSA {
-    #key;
-    constructor(publicKey, curve) {
-      if (curve !== "P-256") throw new RangeError(`unsupported curve ${curve}`);
-      this.#key = publicKey;
-      host({ op: "ecdsa.check", curve }, publicKey);
-    }
-    verify(digest, signature) {
-      const d = new Uint8Array(digest);
-      const k = new Uint8Array(this.#key);
-      const s = new Uint8Array(signature);
-      const all = new Uint8Array(d.length + k.length + s.length);
-      all.set(d, 0);
-      all.set(k, d.length);
-      all.set(s, d.length + k.length);
-      return host({ op: "ecdsa.verify", digest: d.length, key: k.length }, all).valid;
-    }
-  }
-
-  // ---- xsiot/native/esp32 ------------------------------------------------------------
-  const esp32 = {
-    RETAINED_SIZE: 4096,
-    deepSleep(options) {
-      const o = options ?? {};
-      // The host kills the worker during this call, so the delivery never reports its
-      // meters: read the compute meter here for the energy account of this wake.
-      let compute = null;
-      try {
-        if (typeof resetMeter === "function" && typeof currentMeterLimit === "function") {
-          const limit = currentMeterLimit();
-          compute = resetMeter(limit, 0);
-          resetMeter(limit, compute);
-        }
-      } catch {
-        compute = null;
-      }
-      host({ op: "deepSleep", us: o.us ?? null, ext0: o.ext0 ?? null, ext1: o.ext1 ?? null, compute });
-      for (;;); // unreachable: the host powers the worker down during the call
-    },
-    wakeCause: () => host({ op: "esp32.info" }).wakeCause,
-    wakePin: () => host({ op: "esp32.info" }).wakePin,
-    resetReason: () => host({ op: "esp32.info" }).resetReason,
-    retained: () => host({ op: "retained.read" }).payload,
-    retain(data, at) {
-      host({ op: "retained.write", at: at ?? 0 }, data);
-    },
-    ota: {
-      running: () => host({ op: "ota.info" }).running,
-      next: () => host({ op: "ota.info" }).next,
-      state: () => host({ op: "ota.info" }).state,
-      markValid: () => void host({ op: "ota.markValid" }),
-      rollback() {
-        host({ op: "ota.rollback" });
-        for (;;);
-      },
-    },
-  };
-
-  // Emulations by the name table.json gives them ("sim"); each returns the module namespace for a specifier.
-  const emulations = {
-    timer: () => ({ default: Timer }),
-    time: () => ({ default: Time }),
-    system: () => ({}),
-    tcp: () => ({ default: TCP }),
-    tls: () => ({ default: TLSSocket }),
-    analog: () => ({ default: Analog }),
-    digital: () => ({ default: Digital }),
-    i2c: () => ({ default: I2C }),
-    "key-value": () => ({ default: KeyValue }),
-    flash: () => ({ default: Flash }),
-    update: () => ({ default: Update }),
-    crypt: () => ({ Digest }),
-    ecdsa: () => ({ default: ECDSA }),
-    text: (specifier) => ({ default: specifier === "text/decoder" ? TextDecoder : TextEncoder }),
-    "native-esp32": () => ({ ...esp32, default: esp32 }),
-    config: () => ({ default: host({ op: "config" }).config }),
-  };
-  const emulatedGlobals = {
-    trace: () => trace,
-    system: () => System,
-  };
   // A Moddable build freezes the built-ins after preload (xs/tools/xsl.c, fxFreezeBuiltIns;
   // documentation/xs/preload.md "Automatic Freezing of Built-ins"): built-in prototypes and
   // every built-in function. harden() on each intrinsic does that here, so the override
@@ -450,7 +129,7 @@
   const namespaces = new Map();
   function emulated(specifier, row) {
     if (namespaces.has(specifier)) return namespaces.get(specifier);
-    const make = row.sim === null ? undefined : emulations[row.sim];
+    const make = row.sim === null ? undefined : sim.emulations[row.sim];
     if (!make)
       throw new Error(`module "${specifier}" (Moddable ${row.source}, from ${row.manifest}) is not emulated by the virtual ESP32`);
     const ns = make(specifier);
@@ -492,8 +171,8 @@
   function makeCompartment(device) {
     const globals = { Date: VirtualDate };
     for (const [name, row] of Object.entries(device.globals)) {
-      const make = row.sim === null ? undefined : emulatedGlobals[row.sim];
-      if (make) globals[name] = make();
+      const make = row.sim === null ? undefined : sim.globals[row.sim];
+      if (make) globals[name] = harden(make()); // preloaded: frozen
     }
     const c = new Compartment({
       globals,
@@ -534,27 +213,14 @@
         if (typeof main.default === "function") main.default();
         return;
       }
-      case "timer": {
-        const t = timers.get(message.id);
-        if (!t) return;
-        if (!t.repeat) {
-          timers.delete(message.id);
-          timerIds.delete(t.handle);
-        }
-        t.callback(t.handle);
-        return;
-      }
-      case "tcp":
-        sockets.get(message.id)?._event(message);
-        return;
-      case "gpio":
-        pins.get(message.id)?._event();
-        return;
       case "eval":
         // Test hook: evaluates a snippet in the app's compartment.
         return compartment.evaluate(message.code);
-      default:
-        throw new Error(`unknown delivery ${message.type}`);
+      default: {
+        const handler = sim.handlers[message.type];
+        if (!handler) throw new Error(`unknown delivery ${message.type}`);
+        return handler(message);
+      }
     }
   }
 
