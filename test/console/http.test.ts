@@ -54,6 +54,7 @@ test("loopback: open to this machine, but not to another Host name or a cross-si
   assert.equal(csrf.status, 403, "cross-origin write refused");
   const form = await raw(port, { method: "POST", path: "/things", headers: { origin: `http://127.0.0.1:${port}`, "content-type": "text/plain" }, body: '{"thingName":"x"}' });
   assert.equal(form.status, 415, "a browser write must be JSON");
+  assert.equal((await raw(port, { path: "/things/%E0%A4%A" })).status, 400, "bad percent-encoding is the client's error");
   const ok = await raw(port, { method: "POST", path: "/things", headers: { origin: `http://127.0.0.1:${port}`, "content-type": "application/json" }, body: '{"thingName":"t-1"}' });
   assert.equal(ok.status, 201, ok.body);
 });

@@ -124,7 +124,12 @@ export async function startHttp(o: { host: string; port: number; registry: Regis
     try {
       const url = new URL(req.url ?? "/", "http://cloud");
       const method = req.method ?? "GET";
-      const path = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+      let path: string[];
+      try {
+        path = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+      } catch {
+        throw new ApiError(400, "InvalidRequest", "malformed percent-encoding in the path");
+      }
       const hostName = (req.headers.host ?? "").replace(/:\d+$/, "");
       if (loopback && !isLoopbackHost(hostName)) throw new ApiError(403, "Forbidden", `Host ${hostName || "(none)"} is not this machine: the cloud listens on loopback only`);
       const isWrite = method !== "GET" && method !== "HEAD";
