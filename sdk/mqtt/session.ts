@@ -1,19 +1,32 @@
-import {
-  encode, decode, Packet, PublishPacket, Will, Subscription, Properties, MqttLimits, DEFAULT_LIMITS, QoS,
-  CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK,
-  PINGREQ, PINGRESP, DISCONNECT, AUTH, PACKET_NAMES,
-} from "./codec";
-import { MqttProtocolError, reasonName, MALFORMED, PROTOCOL_ERROR, RECEIVE_MAXIMUM_EXCEEDED, TOPIC_ALIAS_INVALID, PACKET_TOO_LARGE } from "./error";
-import { FrameReader } from "./frame";
-import { varintSize } from "./wire";
-import { InflightStore, MemoryInflightStore } from "./store";
-import { isValidFilter, isValidTopic } from "./topic";
+import { MqttProtocolError } from "./error";
+import { Utf8Error, utf8Decode, utf8Length, utf8Write } from "../text/utf8";
+import { isValidFilter } from "./topic";
+import type { InflightStore } from "./store";
+import type { Properties } from "./properties";
+import type { QoS } from "./types";
 
-// Sans-I/O MQTT client session: events in (transport open, bytes, time,
-// requests, transport lost), actions out (send, timer, message, resolve,
-// reject, connected, close). No sockets, no clocks: `now` is passed in (ms).
+// Sans-I/O MQTT client session, MQTT 3.1.1 in full (QoS 0/1/2 both ways,
+// persistent sessions, resend with DUP, keep-alive, flow control, pipelining
+// before CONNACK). MQTT 5 is an extension (./v5) handed in by the client that
+// wants it, so an app on 3.1.1 never loads the property codec.
+//
+// Events in (open, receive, tick, publish, subscribe, unsubscribe, disconnect,
+// lost, abort) with `now` in ms; effects out through the SessionEvents the
+// driver gave: bytes to send, the next timer, connected, messages, request
+// outcomes, close. No sockets, no clocks, no allocation per message beyond the
+// packet itself (no action objects, no Promise).
+//
+// Packets are read straight out of the received chunk when whole (a PUBACK
+// costs no copy); only a packet split across chunks is reassembled, into one
+// buffer of its announced size (bounded by maxPacketSize).
 
-export interface SessionLimits extends MqttLimits {
+export interface SessionLimits {
+  /** Most bytes in one packet, fixed header included (sent as Maximum Packet Size on MQTT 5). */
+  maxPacketSize: number;
+  /** Most UTF-8 bytes in a topic name or topic filter. */
+  maxTopicLength: number;
+  /** Most properties in one MQTT 5 property block. */
+  maxProperties: number;
   /** Most of our QoS 1/2 PUBLISH packets unacknowledged at once (also capped by the server's Receive Maximum). */
   maxInflight: number;
   /** Most QoS 1/2 PUBLISH sent before CONNACK tells the server's Receive Maximum. */
@@ -22,12 +35,14 @@ export interface SessionLimits extends MqttLimits {
   maxQueued: number;
   /** Most inbound QoS 2 messages awaiting PUBREL (sent as Receive Maximum on MQTT 5). */
   receiveMaximum: number;
-  /** Most topic aliases each way: inbound (sent as Topic Alias Maximum on MQTT 5) and outbound (also capped by the server's). */
+  /** Most topic aliases each way on MQTT 5: inbound (sent as Topic Alias Maximum) and outbound (also capped by the server's). */
   topicAliasMaximum: number;
 }
 
 export const DEFAULT_SESSION_LIMITS: Readonly<SessionLimits> = Object.freeze({
-  ...DEFAULT_LIMITS,
+  maxPacketSize: 65536,
+  maxTopicLength: 256,
+  maxProperties: 32,
   maxInflight: 16,
   maxPipelined: 8,
   maxQueued: 64,
@@ -60,6 +75,7 @@ export interface SessionOptions {
   will?: WillOptions;
   /** More MQTT 5 CONNECT properties (user properties, request problem information, ...). */
   connectProperties?: Properties;
+  /** Where unacknowledged QoS 1/2 PUBLISH packets are kept across reboots; none: only in memory. */
   store?: InflightStore;
   limits?: Partial<SessionLimits>;
   /** Use MQTT 5 topic aliases on outgoing PUBLISH when the server allows them (default true). */
@@ -85,96 +101,220 @@ export interface ConnectInfo {
 
 export type SubscribeOutcome = { filter: string; granted: QoS } | { filter: string; reasonCode: number };
 
-export type Action =
-  | { type: "send"; bytes: Uint8Array }
-  /** Call tick() at this time; -1: no timer needed. Replaces the previous timer. */
-  | { type: "timer"; at: number }
-  | { type: "connected"; info: ConnectInfo }
-  | { type: "message"; topic: string; payload: Uint8Array; qos: QoS; retain: boolean; dup: boolean; properties: Properties }
-  /** value: SubscribeOutcome[] for subscribe, number[] reason codes for unsubscribe, undefined for publish. */
-  | { type: "resolve"; op: number; value?: SubscribeOutcome[] | number[] }
-  | { type: "reject"; op: number; error: MqttProtocolError }
-  /** The driver must close the transport. error is null after disconnect(). */
-  | { type: "close"; error: MqttProtocolError | null };
+export interface Subscription {
+  filter: string;
+  qos: QoS;
+  noLocal?: boolean;
+  retainAsPublished?: boolean;
+  retainHandling?: 0 | 1 | 2;
+}
+
+/** Where the session's effects go. `op` is whatever the caller passed with a request. */
+export interface SessionEvents {
+  send(bytes: Uint8Array): void;
+  /** Call tick() at `at` (ms); -1: no timer needed. Replaces the previous timer. */
+  timer(at: number): void;
+  /** CONNACK accepted. */
+  up(info: ConnectInfo): void;
+  message(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, dup: boolean, properties: Properties | undefined): void;
+  /** A request finished: value is SubscribeOutcome[] for subscribe, reason codes for unsubscribe. */
+  done(op: unknown, error: MqttProtocolError | null, value?: SubscribeOutcome[] | number[]): void;
+  /** The driver must close the transport. null after disconnect(). */
+  down(error: MqttProtocolError | null): void;
+}
+
+/** MQTT 5, as ./v5 implements it; the session calls it only on version 5. */
+export interface V5 {
+  /** An encoded property block (length included) for packet type `type` (0: Will). */
+  write(props: Properties | undefined, type: number): Uint8Array;
+  /** Reads a property block at s.at (moving it); undefined when empty. */
+  read(s: Session, b: Uint8Array, end: number, type: number): Properties | undefined;
+  /** CONNECT properties from the options and limits. */
+  connectProps(s: Session): Properties;
+  /** Applies CONNACK properties to what the server granted. */
+  connack(s: Session, props: Properties, info: ConnectInfo): void;
+  /** Resolves an inbound topic alias; returns the topic. */
+  aliasIn(s: Session, topic: string, props: Properties | undefined): string;
+  /** The bytes to send for our PUBLISH, with an outbound topic alias when allowed. */
+  aliasOut(s: Session, topic: string, packet: Uint8Array): Uint8Array;
+  /** "Not authorized (0x87)" */
+  reason(code: number): string;
+}
+
+/** Counters for monitoring (Device Defender's network_stats): plain integers, cumulative. */
+export interface MqttCounters {
+  bytesIn: number;
+  bytesOut: number;
+  packetsIn: number;
+  packetsOut: number;
+  connectAttempts: number;
+  connections: number;
+}
 
 interface Outgoing {
-  packetId: number;
+  id: number;
   qos: QoS;
-  state: 0 | 1 | 2;
-  packet: Uint8Array | null;
-  op: number;
-  /** Topic and properties for the first send with a topic alias; dropped after. */
+  /** 0: not sent yet, 1: PUBLISH sent, 2: PUBREC received, PUBREL sent. */
+  st: 0 | 1 | 2;
+  pkt: Uint8Array | null;
+  op: unknown;
+  /** The topic, for an MQTT 5 topic alias on the first send; dropped after. */
   topic?: string;
 }
 
 interface Pending {
-  type: 8 | 10;
-  packet: Uint8Array;
+  type: number;
+  pkt: Uint8Array;
   filters: string[];
-  op: number;
+  op: unknown;
 }
 
 interface Qos0 {
   topic: string;
   payload: Uint8Array;
   retain: boolean;
-  properties?: Properties;
-  op: number;
+  props: Properties | undefined;
+  op: unknown;
 }
 
 const IDLE = 0, CONNECTING = 1, CONNECTED = 2;
-const NO_OP = -1;
-
+const CONNACK = 2, PUBLISH = 3, PUBACK = 4, PUBREC = 5, PUBREL = 6, PUBCOMP = 7, SUBSCRIBE = 8, SUBACK = 9,
+  UNSUBSCRIBE = 10, UNSUBACK = 11, PINGRESP = 13, DISCONNECT = 14, AUTH = 15;
+const NAMES = ["reserved", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
+  "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT", "AUTH"];
 const V4_REFUSALS = ["", "unacceptable protocol version", "identifier rejected", "server unavailable",
   "bad user name or password", "not authorized"];
 const V4_TO_V5 = [0, 0x84, 0x85, 0x88, 0x86, 0x87];
+const MAX_SIZE = 268435460;
+const PINGREQ_BYTES = Uint8Array.of(0xc0, 0);
+
+function err(message: string, code = 0x81): MqttProtocolError {
+  return new MqttProtocolError(message, code);
+}
+
+/** Bytes a Variable Byte Integer takes. */
+export function varintSize(v: number): number {
+  return v < 128 ? 1 : v < 16384 ? 2 : v < 2097152 ? 3 : 4;
+}
+
+/** Writes a Variable Byte Integer; returns the next offset. */
+export function putVarint(b: Uint8Array, at: number, v: number): number {
+  do {
+    let c = v % 128;
+    v = (v - c) / 128;
+    if (v > 0) c |= 0x80;
+    b[at++] = c;
+  } while (v > 0);
+  return at;
+}
+
+/** A packet of `len` bytes after its fixed header, first byte written; the body starts at out.length - len. */
+export function packet(first: number, len: number): Uint8Array {
+  if (len > 268435455) throw err(`${NAMES[first >> 4]} is too large to encode`, 0x95);
+  const out = new Uint8Array(1 + varintSize(len) + len);
+  out[0] = first;
+  putVarint(out, 1, len);
+  return out;
+}
+
+/** UTF-8 bytes of an MQTT string (no U+0000, no lone surrogate), at most 65535. */
+export function strSize(s: string, what: string): number {
+  if (typeof s !== "string") throw err(`${what} must be a string`);
+  const n = utf8Length(s, true);
+  if (n > 65535) throw err(`${what} is longer than 65535 bytes`);
+  return n;
+}
+
+/** Writes an MQTT string of n bytes (measured by strSize); returns the next offset. */
+export function putStr(b: Uint8Array, at: number, s: string, n: number): number {
+  b[at] = n >> 8;
+  b[at + 1] = n;
+  return utf8Write(s, b, at + 2);
+}
+
+function putBin(b: Uint8Array, at: number, v: Uint8Array): number {
+  b[at] = v.length >> 8;
+  b[at + 1] = v.length;
+  b.set(v, at + 2);
+  return at + 2 + v.length;
+}
+
+function ack(type: number, id: number): Uint8Array {
+  return Uint8Array.of((type << 4) | (type === PUBREL ? 2 : 0), 2, id >> 8, id & 255);
+}
+
+/** Any failure as the session's one error type. */
+function asError(e: unknown): MqttProtocolError {
+  if (e instanceof MqttProtocolError) return e;
+  if (e instanceof Utf8Error) {
+    const p = e.problem;
+    const what = p === "nul" ? "U+0000" : p === "lone-surrogate" ? "a lone surrogate" : p === "lead" && e.value < 0xc2 ? "overlong or stray byte" : p;
+    return err(`invalid UTF-8: ${what} at ${e.at}`);
+  }
+  return err(`internal error: ${e}`, 0x83);
+}
 
 export class Session {
   readonly version: 4 | 5;
   clientId: string;
-  private opts: SessionOptions;
-  private limits: SessionLimits;
-  private store: InflightStore;
-  private reader: FrameReader;
-  private out: Action[] = [];
-  private state = IDLE;
+  readonly counters: MqttCounters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, connectAttempts: 0, connections: 0 };
+  /** Read cursor for the MQTT 5 extension. */
+  at = 0;
+  readonly opts: SessionOptions;
+  readonly limits: SessionLimits;
+  /** What the server granted (defaults until CONNACK). */
+  server: ConnectInfo;
+  /** MQTT 5 inbound aliases (index: alias) and outbound ones (topic -> alias); used by ./v5. */
+  aliasesIn: (string | undefined)[] = [];
+  aliasesOut = new Map<string, number>();
 
-  private inflight = new Map<number, Outgoing>();
-  private pending = new Map<number, Pending>();
-  private qos0: Qos0[] = [];
+  private ev: SessionEvents;
+  private v5: V5 | undefined;
+  private store: InflightStore | undefined;
+  private state = IDLE;
+  private out = new Map<number, Outgoing>();
+  /** QoS 1/2 not sent yet, in order, from index `wi`. */
+  private wait: Outgoing[] = [];
+  private wi = 0;
+  private pend = new Map<number, Pending>();
+  private q0: Qos0[] = [];
   private nextId = 1;
   private sent = 0; // QoS 1/2 PUBLISH on the wire, unacknowledged, this connection
-  private qos2In = new Set<number>();
-
-  // Per connection.
+  private q2in = new Set<number>();
   private keepAlive: number;
   private connackAt = -1;
   private pingAt = -1; // PINGRESP deadline while a PINGREQ is out
   private lastSend = 0;
   private lastRecv = 0;
   private timerAt = -1;
-  private aliasesIn: (string | undefined)[] = [];
-  private aliasesOut = new Map<string, number>();
-  private server: ConnectInfo;
+  /** A packet split across chunks: its buffer (announced size) and how much is filled, or a header fragment. */
+  private part: Uint8Array | null = null;
+  private fill = 0;
 
-  constructor(options: SessionOptions) {
+  constructor(options: SessionOptions, events: SessionEvents, v5?: V5) {
     this.opts = options;
+    this.ev = events;
     this.version = options.version;
+    if (options.version === 5 && !v5) throw err("MQTT 5 needs the v5 extension (xsiot/mqtt/client)", 0x84);
+    this.v5 = options.version === 5 ? v5 : undefined;
     this.clientId = options.clientId;
     this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
     this.keepAlive = options.keepAlive;
-    this.reader = new FrameReader(this.limits.maxPacketSize);
-    this.store = options.store || new MemoryInflightStore();
     this.server = this.defaults();
-    for (const r of this.store.load()) {
-      const qos = r.packet ? ((r.packet[0] >> 1) & 3) as QoS : 2;
-      // A clean start forgets QoS 2 exchanges past PUBREC (the server owns those messages),
-      // but unacknowledged PUBLISH packets are kept and sent again as new messages.
-      if ((r.state !== 2 && (!r.packet || !qos)) || (r.state === 2 && options.clean)) {
-        this.store.remove(r.packetId);
-        continue;
+    const store = (this.store = options.store);
+    if (store) {
+      for (const r of store.load()) {
+        const qos = r.packet ? ((r.packet[0] >> 1) & 3) as QoS : 2;
+        // A clean start forgets QoS 2 exchanges past PUBREC (the server owns those messages),
+        // but unacknowledged PUBLISH packets are kept and sent again as new messages.
+        if ((r.state !== 2 && (!r.packet || !qos)) || (r.state === 2 && options.clean)) {
+          store.remove(r.packetId);
+          continue;
+        }
+        const e: Outgoing = { id: r.packetId, qos, st: r.state, pkt: r.packet, op: undefined };
+        this.out.set(r.packetId, e);
+        if (!r.state) this.wait.push(e);
       }
-      this.inflight.set(r.packetId, { packetId: r.packetId, qos, state: r.state, packet: r.packet, op: NO_OP });
     }
   }
 
@@ -185,7 +325,7 @@ export class Session {
   get busy(): boolean {
     // An inbound QoS 2 message awaiting PUBREL is an exchange in progress: a
     // flush-then-close must not cut it (the server would hold the message).
-    return this.inflight.size > 0 || this.pending.size > 0 || this.qos0.length > 0 || (this.state === CONNECTED && this.qos2In.size > 0);
+    return this.out.size > 0 || this.pend.size > 0 || this.q0.length > 0 || (this.state === CONNECTED && this.q2in.size > 0);
   }
   get info(): ConnectInfo {
     return this.server;
@@ -194,470 +334,612 @@ export class Session {
   // ------------------------------------------------------------ events
 
   /** The transport is up: sends CONNECT, then everything waiting (pipelined before CONNACK). */
-  open(now: number): Action[] {
-    this.reset();
+  open(now: number): void {
+    this.part = null;
+    this.keepAlive = this.opts.keepAlive;
+    this.server = this.defaults();
+    this.pingAt = -1;
+    this.sent = 0;
+    this.aliasesIn = [];
+    this.aliasesOut.clear();
     this.state = CONNECTING;
+    this.counters.connectAttempts++;
     this.connackAt = now + (this.opts.connectTimeoutMs ?? 10000);
     this.lastRecv = now;
     this.send(this.connectPacket(), now);
     // Resend what the previous connection left unacknowledged, with DUP.
-    this.inflight.forEach((e) => {
-      if (e.state === 2 && this.opts.clean) {
+    this.out.forEach((e) => {
+      if (e.st === 2 && this.opts.clean) {
         // New session: the server has forgotten this exchange; it owned the message since PUBREC.
-        this.inflight.delete(e.packetId);
-        this.store.remove(e.packetId);
-        this.resolve(e.op);
-      } else if (e.state === 1 && e.packet) {
-        const b = e.packet.slice();
+        this.forget(e);
+        this.ev.done(e.op, null);
+      } else if (e.st === 1 && e.pkt) {
+        const b = e.pkt.slice();
         b[0] |= 8;
         this.sent++;
         this.send(b, now);
-      } else if (e.state === 2) {
+      } else if (e.st === 2) {
         this.sent++;
-        this.send(encode({ type: PUBREL, packetId: e.packetId, reasonCode: 0 }, this.version), now);
+        this.send(ack(PUBREL, e.id), now);
       }
     });
-    this.pending.forEach((p) => this.send(p.packet, now));
+    this.pend.forEach((p) => this.send(p.pkt, now));
     this.pump(now);
-    return this.flush();
+    this.sched(false);
   }
 
-  receive(chunk: Uint8Array, now: number): Action[] {
-    if (this.state === IDLE) return this.flush();
-    let at = 0;
-    try {
-      while (at < chunk.length && this.state !== IDLE) {
-        at = this.reader.feed(chunk, at);
-        const frame = this.reader.take();
-        if (frame) {
-          this.lastRecv = now;
-          this.handle(decode(frame, this.version, this.limits), now);
-        }
+  receive(chunk: Uint8Array, now: number): void {
+    if (this.state !== IDLE) {
+      try {
+        this.counters.bytesIn += chunk.length;
+        this.feed(chunk, now);
+      } catch (e) {
+        this.fail(asError(e), now);
       }
-    } catch (e) {
-      this.fail(e instanceof MqttProtocolError ? e : new MqttProtocolError(`internal error: ${e}`, 0x83), now);
     }
-    return this.flush();
+    this.sched(false);
   }
 
-  tick(now: number): Action[] {
-    // The caller's timer has fired: always report the next deadline again, even
+  tick(now: number): void {
+    // The driver's timer has fired: always report the next deadline again, even
     // if unchanged (a timer that fires early must not leave the session without one).
-    this.timerAt = -2;
     if (this.state === CONNECTING && now >= this.connackAt) {
-      this.fail(new MqttProtocolError(`no CONNACK within ${this.opts.connectTimeoutMs ?? 10000} ms`, 0x88), now, false);
+      this.fail(err(`no CONNACK within ${this.opts.connectTimeoutMs ?? 10000} ms`, 0x88), now, false);
     } else if (this.state === CONNECTED && this.pingAt >= 0 && now >= this.pingAt) {
-      this.fail(new MqttProtocolError(`keep-alive timeout: no PINGRESP within ${this.pingTimeout()} ms (dead link)`, 0x8d), now, false);
+      this.fail(err(`keep-alive timeout: no PINGRESP within ${this.pingTimeout()} ms (dead link)`, 0x8d), now, false);
     } else if (this.state === CONNECTED && this.keepAlive > 0 && this.pingAt < 0 && now >= this.pingDue()) {
-      this.send(encode({ type: PINGREQ }, this.version), now);
+      this.send(PINGREQ_BYTES, now);
       this.pingAt = now + this.pingTimeout();
     }
-    return this.flush();
+    this.sched(true);
   }
 
-  /** Requests a PUBLISH. op identifies the request in resolve/reject actions. */
-  publish(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties: Properties | undefined, op: number, now: number): Action[] {
+  /** Requests a PUBLISH; `op` comes back in done(). */
+  publish(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties: Properties | undefined, op: unknown, now: number): void {
     try {
-      if (typeof topic !== "string" || !isValidTopic(topic)) throw new MqttProtocolError(`invalid topic name "${topic}"`, 0x90);
-      if (qos !== 0 && qos !== 1 && qos !== 2) throw new MqttProtocolError(`invalid QoS ${qos}`, PROTOCOL_ERROR);
-      if (properties && properties.topicAlias !== undefined) throw new MqttProtocolError("topic aliases are managed by the session", PROTOCOL_ERROR);
-      if (this.version === 4 && properties) properties = undefined;
-      this.checkRoom();
-      if (qos === 0) {
-        this.qos0.push({ topic, payload, retain, properties, op });
+      if (typeof topic !== "string" || !topic || topic.indexOf("+") >= 0 || topic.indexOf("#") >= 0) throw err(`invalid topic name "${topic}"`, 0x90);
+      if (qos !== 0 && qos !== 1 && qos !== 2) throw err(`invalid QoS ${qos}`, 0x82);
+      if (!this.v5) properties = undefined;
+      else if (properties && properties.topicAlias !== undefined) throw err("topic aliases are managed by the session", 0x82);
+      this.room();
+      if (!qos) {
+        if (this.state === IDLE) this.q0.push({ topic, payload, retain, props: properties, op });
+        else this.send0(topic, payload, retain, properties, op, now);
       } else {
-        const packetId = this.allocId();
-        const packet = encode({ type: PUBLISH, topic, payload, qos, retain, dup: false, packetId, properties }, this.version, this.limits);
-        const e: Outgoing = { packetId, qos, state: 0, packet, op, topic };
-        this.inflight.set(packetId, e);
-        this.store.put({ packetId, state: 0, packet });
+        const id = this.allocId();
+        const pkt = this.encodePublish(topic, payload, qos, retain, id, properties, this.limits.maxPacketSize);
+        const e: Outgoing = { id, qos, st: 0, pkt, op, topic: this.v5 ? topic : undefined };
+        this.out.set(id, e);
+        if (this.store) this.store.put({ packetId: id, state: 0, packet: pkt });
+        this.wait.push(e);
+        this.pump(now);
       }
-      this.pump(now);
     } catch (e) {
-      this.reject(op, e);
+      this.ev.done(op, asError(e));
     }
-    return this.flush();
+    this.sched(false);
   }
 
-  subscribe(subscriptions: Subscription[], properties: Properties | undefined, op: number, now: number): Action[] {
-    try {
-      if (!subscriptions.length) throw new MqttProtocolError("no topic filters", PROTOCOL_ERROR);
-      for (const s of subscriptions) {
-        if (typeof s.filter !== "string" || !isValidFilter(s.filter)) throw new MqttProtocolError(`invalid topic filter "${s.filter}"`, 0x8f);
-      }
-      this.checkRoom();
-      const packetId = this.allocId();
-      const packet = encode({ type: SUBSCRIBE, packetId, subscriptions, properties: this.version === 5 ? properties : undefined }, this.version, this.limits);
-      this.request(SUBSCRIBE, packetId, packet, subscriptions.map((s) => s.filter), op, now);
-    } catch (e) {
-      this.reject(op, e);
-    }
-    return this.flush();
+  subscribe(subscriptions: Subscription[], properties: Properties | undefined, op: unknown, now: number): void {
+    this.request(SUBSCRIBE, subscriptions, properties, op, now);
   }
 
-  unsubscribe(filters: string[], op: number, now: number): Action[] {
-    try {
-      if (!filters.length) throw new MqttProtocolError("no topic filters", PROTOCOL_ERROR);
-      for (const f of filters) {
-        if (typeof f !== "string" || !isValidFilter(f)) throw new MqttProtocolError(`invalid topic filter "${f}"`, 0x8f);
-      }
-      this.checkRoom();
-      const packetId = this.allocId();
-      const packet = encode({ type: UNSUBSCRIBE, packetId, filters }, this.version, this.limits);
-      this.request(UNSUBSCRIBE, packetId, packet, filters, op, now);
-    } catch (e) {
-      this.reject(op, e);
-    }
-    return this.flush();
+  unsubscribe(filters: string[], op: unknown, now: number): void {
+    this.request(UNSUBSCRIBE, filters, undefined, op, now);
   }
 
   /** Orderly close: DISCONNECT (Normal; the server discards the Will), then close. */
-  disconnect(now: number, reasonCode = 0): Action[] {
+  disconnect(now: number, reasonCode = 0): void {
     if (this.state !== IDLE) {
-      this.send(encode({ type: DISCONNECT, reasonCode }, this.version), now);
+      this.send(this.v5 && reasonCode ? Uint8Array.of(0xe0, 1, reasonCode) : Uint8Array.of(0xe0, 0), now);
       this.state = IDLE;
-      this.out.push({ type: "close", error: null });
+      this.ev.down(null);
     }
-    return this.flush();
+    this.sched(false);
   }
 
   /**
-   * The transport closed or failed (`why` describes it). Emits a close action
-   * unless the session had already closed. Unacknowledged work stays for the next open().
+   * The transport closed or failed (`why` describes it). Closes unless the
+   * session had already closed. Unacknowledged work stays for the next open().
    */
-  lost(now: number, why = "connection lost"): Action[] {
+  lost(now: number, why = "connection lost"): void {
     if (this.state !== IDLE) {
-      const cut = this.reader.partial;
+      const cut = this.part !== null;
       this.state = IDLE;
-      this.out.push({
-        type: "close",
-        error: cut ? new MqttProtocolError(`${why} in the middle of a packet (truncated stream)`, MALFORMED) : new MqttProtocolError(why, 0x80),
-      });
+      this.ev.down(cut ? err(`${why} in the middle of a packet (truncated stream)`) : err(why, 0x80));
     }
-    return this.flush();
+    this.sched(false);
   }
 
   /** Rejects every request still waiting (the client gives up). Stored packets stay in the store. */
-  abort(error: MqttProtocolError, now: number): Action[] {
-    this.inflight.forEach((e) => {
-      if (e.op !== NO_OP) this.out.push({ type: "reject", op: e.op, error });
-      e.op = NO_OP;
+  abort(error: MqttProtocolError): void {
+    const ev = this.ev;
+    this.out.forEach((e) => {
+      const op = e.op;
+      e.op = undefined;
+      ev.done(op, error);
     });
-    this.pending.forEach((p) => this.out.push({ type: "reject", op: p.op, error }));
-    this.pending.clear();
-    for (const q of this.qos0) this.out.push({ type: "reject", op: q.op, error });
-    this.qos0.length = 0;
-    return this.flush();
+    this.pend.forEach((p) => ev.done(p.op, error));
+    this.pend.clear();
+    const q = this.q0;
+    this.q0 = [];
+    for (let i = 0; i < q.length; i++) ev.done(q[i].op, error);
   }
 
   // ------------------------------------------------------------ inbound
 
-  private handle(p: Packet, now: number): void {
-    const v5 = this.version === 5;
-    if (this.state === CONNECTING && p.type !== CONNACK) {
-      throw new MqttProtocolError(`${PACKET_NAMES[p.type]} received before CONNACK`, PROTOCOL_ERROR);
+  private feed(b: Uint8Array, now: number): void {
+    let p = 0;
+    const n = b.length;
+    let f = this.part;
+    if (f) {
+      if (this.fill < 0) {
+        // A fixed header cut short: join it to the new chunk.
+        const j = new Uint8Array(f.length + n);
+        j.set(f);
+        j.set(b, f.length);
+        b = j;
+        this.part = null;
+      } else {
+        const got = Math.min(f.length - this.fill, n);
+        f.set(b.subarray(0, got), this.fill);
+        this.fill += got;
+        p = got;
+        if (this.fill < f.length) return;
+        this.part = null;
+        this.frame(f, 0, f.length, now);
+      }
     }
-    switch (p.type) {
-      case CONNACK: {
-        if (this.state !== CONNECTING) throw new MqttProtocolError("second CONNACK on one connection", PROTOCOL_ERROR);
-        const code = p.reasonCode;
-        if (code !== 0) {
-          const text = v5 ? reasonName(code) : V4_REFUSALS[code];
-          const why = p.properties && p.properties.reasonString ? `: ${p.properties.reasonString}` : "";
-          this.fail(new MqttProtocolError(`connection refused: ${text}${why}`, v5 ? code : V4_TO_V5[code]), now, false);
+    const end = b.length;
+    while (p < end && this.state !== IDLE) {
+      // Fixed header: type and flags, then the Remaining Length (1 to 4 bytes, minimal).
+      let len = 0, mul = 1, i = p + 1, c = 0x80;
+      while (c & 0x80) {
+        if (i - p > 4) throw err("remaining length longer than 4 bytes");
+        if (i >= end) {
+          if (b[p] >> 4 === 0) throw err("reserved packet type 0");
+          this.part = b.slice(p);
+          this.fill = -1;
           return;
         }
-        if (p.sessionPresent && this.opts.clean) {
-          throw new MqttProtocolError("CONNACK says session present after a clean start", PROTOCOL_ERROR);
+        c = b[i++];
+        if (c === 0 && i - p > 2) throw err("remaining length is not minimally encoded");
+        len += (c & 0x7f) * mul;
+        mul *= 128;
+      }
+      const size = i - p + len;
+      if (size > this.limits.maxPacketSize) throw err(`packet of ${size} bytes exceeds maximum packet size ${this.limits.maxPacketSize}`, 0x95);
+      if (p + size > end) {
+        f = new Uint8Array(size);
+        f.set(b.subarray(p));
+        this.part = f;
+        this.fill = end - p;
+        return;
+      }
+      this.frame(b, p, p + size, now);
+      p += size;
+    }
+  }
+
+  /** One whole packet b[p, end). */
+  private frame(b: Uint8Array, p: number, end: number, now: number): void {
+    this.lastRecv = now;
+    this.counters.packetsIn++;
+    const b0 = b[p], type = b0 >> 4, flags = b0 & 15;
+    let q = p + 1;
+    while (b[q++] & 0x80);
+    this.at = q;
+    const v5 = this.v5;
+    if (!type) throw err("reserved packet type 0");
+    if (type === PUBLISH) {
+      if ((flags & 6) === 6) throw err("PUBLISH with QoS 3");
+    } else if (flags !== (type === PUBREL ? 2 : type === SUBSCRIBE || type === UNSUBSCRIBE ? 2 : 0)) {
+      throw err(`${NAMES[type]} has reserved flags 0x${flags.toString(16)}`);
+    }
+    if (this.state === CONNECTING && type !== CONNACK) throw err(`${NAMES[type]} received before CONNACK`, 0x82);
+    switch (type) {
+      case CONNACK: {
+        if (this.state !== CONNECTING) throw err("second CONNACK on one connection", 0x82);
+        if (end - q < 2) throw this.short("CONNACK");
+        const sp = b[q], code = b[q + 1];
+        this.at = q + 2;
+        if (sp > 1) throw err("CONNACK has reserved acknowledge flags");
+        if (sp && code) throw err("CONNACK refusal with session present");
+        const props = v5 ? v5.read(this, b, end, CONNACK) : undefined;
+        if (!v5 && code > 5) throw err(`CONNACK return code ${code} is not defined in 3.1.1`);
+        this.rest(end, "CONNACK");
+        if (code) {
+          const why = props && props.reasonString ? `: ${props.reasonString}` : "";
+          this.fail(err(`connection refused: ${v5 ? v5.reason(code) : V4_REFUSALS[code]}${why}`, v5 ? code : V4_TO_V5[code]), now, false);
+          return;
         }
-        const pr = p.properties || {};
-        const s = this.defaults();
-        s.sessionPresent = p.sessionPresent;
-        if (pr.assignedClientIdentifier !== undefined) s.clientId = this.clientId = pr.assignedClientIdentifier;
-        if (pr.serverKeepAlive !== undefined) s.keepAlive = this.keepAlive = pr.serverKeepAlive;
-        if (pr.receiveMaximum !== undefined) s.receiveMaximum = pr.receiveMaximum;
-        if (pr.maximumPacketSize !== undefined) s.maximumPacketSize = pr.maximumPacketSize;
-        if (pr.topicAliasMaximum !== undefined && this.opts.topicAliases !== false) {
-          s.topicAliasMaximum = Math.min(pr.topicAliasMaximum, this.limits.topicAliasMaximum);
-        }
-        if (pr.maximumQoS !== undefined) s.maximumQoS = pr.maximumQoS as QoS;
-        if (pr.retainAvailable !== undefined) s.retainAvailable = pr.retainAvailable === 1;
-        if (p.properties) s.properties = p.properties;
-        this.server = s;
-        if (!p.sessionPresent) this.qos2In.clear();
+        if (sp && this.opts.clean) throw err("CONNACK says session present after a clean start", 0x82);
+        const info = this.server;
+        info.sessionPresent = sp === 1;
+        if (props && v5) v5.connack(this, props, info);
+        this.keepAlive = info.keepAlive;
+        if (!sp) this.q2in.clear();
         this.state = CONNECTED;
-        this.connackAt = -1;
-        this.out.push({ type: "connected", info: s });
+        this.counters.connections++;
+        this.ev.up(info);
         this.pump(now);
         return;
       }
-      case PUBLISH:
-        this.onPublish(p, now);
-        return;
-      case PUBACK: case PUBREC: {
-        const e = this.inflight.get(p.packetId);
-        const want = p.type === PUBACK ? 1 : 2;
-        if (!e || e.state !== 1 || e.qos !== want) {
-          throw new MqttProtocolError(`${PACKET_NAMES[p.type]} for packet ${p.packetId}, which awaits no ${PACKET_NAMES[p.type]}`, PROTOCOL_ERROR);
+      case PUBLISH: {
+        const qos = ((flags >> 1) & 3) as QoS;
+        if (flags & 8 && !qos) throw err("PUBLISH with QoS 0 has DUP set");
+        if (end - q < 2) throw this.short("PUBLISH");
+        const tlen = (b[q] << 8) | b[q + 1];
+        q += 2;
+        if (tlen > this.limits.maxTopicLength) throw err(`topic name is ${tlen} bytes, limit ${this.limits.maxTopicLength}`, 0x90);
+        if (q + tlen + (qos ? 2 : 0) > end) throw this.short("PUBLISH");
+        let topic = tlen ? utf8Decode(b, q, q + tlen, true) : "";
+        q += tlen;
+        if (topic.indexOf("+") >= 0 || topic.indexOf("#") >= 0) throw err(`topic name "${topic}" contains a wildcard`, 0x90);
+        let id = 0;
+        if (qos) {
+          id = (b[q] << 8) | b[q + 1];
+          q += 2;
+          if (!id) throw err("PUBLISH with packet identifier 0");
         }
-        if (p.type === PUBREC && p.reasonCode < 0x80) {
-          e.state = 2;
-          e.packet = null;
-          e.topic = undefined;
-          this.store.put({ packetId: e.packetId, state: 2, packet: null });
-          this.send(encode({ type: PUBREL, packetId: e.packetId, reasonCode: 0 }, this.version), now);
+        this.at = q;
+        let props: Properties | undefined;
+        if (v5) {
+          props = v5.read(this, b, end, PUBLISH);
+          topic = v5.aliasIn(this, topic, props);
+        } else if (!topic) throw err("empty topic name", 0x90);
+        const payload = b.subarray(this.at, end);
+        if (qos === 2) {
+          const q2 = this.q2in;
+          if (!q2.has(id)) {
+            if (q2.size >= this.limits.receiveMaximum) throw err(`more than ${this.limits.receiveMaximum} QoS 2 messages awaiting PUBREL`, 0x93);
+            q2.add(id);
+            this.ev.message(topic, payload, 2, (flags & 1) === 1, (flags & 8) !== 0, props);
+          }
+          this.send(ack(PUBREC, id), now);
           return;
         }
-        this.release(e, p.reasonCode, p.properties, now);
+        this.ev.message(topic, payload, qos, (flags & 1) === 1, (flags & 8) !== 0, props);
+        if (qos) this.send(ack(PUBACK, id), now);
         return;
       }
-      case PUBCOMP: {
-        const e = this.inflight.get(p.packetId);
-        if (!e || e.state !== 2) throw new MqttProtocolError(`PUBCOMP for packet ${p.packetId}, which awaits no PUBCOMP`, PROTOCOL_ERROR);
-        // 0x92 (not found): the server had already completed it; the message was delivered.
-        this.release(e, p.reasonCode === 0x92 ? 0 : p.reasonCode, p.properties, now);
-        return;
-      }
-      case PUBREL: {
-        const known = this.qos2In.delete(p.packetId);
-        this.send(encode({ type: PUBCOMP, packetId: p.packetId, reasonCode: known || !v5 ? 0 : 0x92 }, this.version), now);
+      case PUBACK: case PUBREC: case PUBREL: case PUBCOMP: {
+        const id = this.id(b, end, type);
+        let code = 0;
+        let props: Properties | undefined;
+        if (v5 && this.at < end) {
+          code = b[this.at++];
+          if (this.at < end) props = v5.read(this, b, end, type);
+        }
+        this.rest(end, NAMES[type]);
+        if (type === PUBREL) {
+          const known = this.q2in.delete(id);
+          this.send(known || !v5 ? ack(PUBCOMP, id) : Uint8Array.of(0x70, 3, id >> 8, id & 255, 0x92), now);
+          return;
+        }
+        const e = this.out.get(id);
+        const want = type === PUBCOMP ? 2 : 1;
+        if (!e || e.st !== want || (type === PUBACK ? e.qos !== 1 : e.qos !== 2)) {
+          throw err(`${NAMES[type]} for packet ${id}, which awaits no ${NAMES[type]}`, 0x82);
+        }
+        if (type === PUBREC && code < 0x80) {
+          e.st = 2;
+          e.pkt = null;
+          if (this.store) this.store.put({ packetId: id, state: 2, packet: null });
+          this.send(ack(PUBREL, id), now);
+          return;
+        }
+        // PUBCOMP 0x92 (not found): the server had already completed it; the message was delivered.
+        this.release(e, type === PUBCOMP && code === 0x92 ? 0 : code, props, now);
         return;
       }
       case SUBACK: case UNSUBACK: {
-        const r = this.pending.get(p.packetId);
-        const want = p.type === SUBACK ? SUBSCRIBE : UNSUBSCRIBE;
-        if (!r || r.type !== want) throw new MqttProtocolError(`${PACKET_NAMES[p.type]} for packet ${p.packetId}, which awaits none`, PROTOCOL_ERROR);
-        const codes = p.reasonCodes;
-        if ((p.type === SUBACK || v5) && codes.length !== r.filters.length) {
-          throw new MqttProtocolError(`${PACKET_NAMES[p.type]} has ${codes.length} reason codes for ${r.filters.length} topic filters`, PROTOCOL_ERROR);
+        const id = this.id(b, end, type);
+        const props = v5 ? v5.read(this, b, end, type) : undefined;
+        void props;
+        const r = this.pend.get(id);
+        const want = type === SUBACK ? SUBSCRIBE : UNSUBSCRIBE;
+        const codes: number[] = [];
+        // A 3.1.1 UNSUBACK has no payload: trailing bytes are rejected below.
+        if (type === SUBACK || v5) {
+          for (let i = this.at; i < end; i++) {
+            const c = b[i];
+            if (!v5 && c > 2 && c !== 0x80) throw err(`SUBACK return code 0x${c.toString(16)} is not defined in 3.1.1`);
+            codes.push(c);
+          }
+          if (!codes.length) throw err(`${NAMES[type]} has no reason codes`, 0x82);
+          this.at = end;
         }
-        this.pending.delete(p.packetId);
-        if (p.type === SUBACK) {
+        this.rest(end, NAMES[type]);
+        if (!r || r.type !== want) throw err(`${NAMES[type]} for packet ${id}, which awaits none`, 0x82);
+        if ((type === SUBACK || v5) && codes.length !== r.filters.length) {
+          throw err(`${NAMES[type]} has ${codes.length} reason codes for ${r.filters.length} topic filters`, 0x82);
+        }
+        this.pend.delete(id);
+        if (type === SUBACK) {
           const results: SubscribeOutcome[] = [];
           for (let i = 0; i < codes.length; i++) {
             results.push(codes[i] < 0x80 ? { filter: r.filters[i], granted: codes[i] as QoS } : { filter: r.filters[i], reasonCode: codes[i] });
           }
-          this.resolve(r.op, results);
+          this.ev.done(r.op, null, results);
         } else {
           const bad = codes.findIndex((c) => c >= 0x80);
-          if (bad >= 0) this.reject(r.op, new MqttProtocolError(`unsubscribe "${r.filters[bad]}" failed: ${reasonName(codes[bad])}`, codes[bad]));
-          else this.resolve(r.op, codes);
+          if (bad >= 0 && v5) this.ev.done(r.op, err(`unsubscribe "${r.filters[bad]}" failed: ${v5.reason(codes[bad])}`, codes[bad]));
+          else this.ev.done(r.op, null, codes);
         }
         this.pump(now);
         return;
       }
       case PINGRESP:
+        this.rest(end, "PINGRESP");
         this.pingAt = -1;
         return;
       case DISCONNECT: {
-        if (!v5) throw new MqttProtocolError("DISCONNECT from the server is not allowed in MQTT 3.1.1", PROTOCOL_ERROR);
-        const pr = p.properties;
-        let msg = `server disconnected: ${reasonName(p.reasonCode)}`;
+        if (!v5) throw err("DISCONNECT from the server is not allowed in MQTT 3.1.1", 0x82);
+        let code = 0;
+        let pr: Properties | undefined;
+        if (q < end) {
+          code = b[this.at++];
+          if (this.at < end) pr = v5.read(this, b, end, DISCONNECT);
+        }
+        this.rest(end, "DISCONNECT");
+        let msg = `server disconnected: ${v5.reason(code)}`;
         if (pr && pr.reasonString) msg += `: ${pr.reasonString}`;
         if (pr && pr.serverReference) msg += ` (use server ${pr.serverReference})`;
-        this.fail(new MqttProtocolError(msg, p.reasonCode), now, false);
+        this.fail(err(msg, code), now, false);
         return;
       }
       case AUTH:
-        throw new MqttProtocolError("AUTH received, but enhanced authentication was not requested", PROTOCOL_ERROR);
+        if (!v5) throw err("AUTH packet on an MQTT 3.1.1 connection");
+        throw err("AUTH received, but enhanced authentication was not requested", 0x82);
       default:
-        throw new MqttProtocolError(`a server must not send ${PACKET_NAMES[p.type]}`, PROTOCOL_ERROR);
+        throw err(`a server must not send ${NAMES[type]}`, 0x82);
     }
   }
 
-  private onPublish(p: PublishPacket, now: number): void {
-    let topic = p.topic;
-    const props = p.properties;
-    if (this.version === 5) {
-      const alias = props && props.topicAlias;
-      if (alias !== undefined) {
-        if (alias === 0 || alias > this.limits.topicAliasMaximum) {
-          throw new MqttProtocolError(`topic alias ${alias} outside 1..${this.limits.topicAliasMaximum}`, TOPIC_ALIAS_INVALID);
-        }
-        if (topic) this.aliasesIn[alias] = topic;
-        else {
-          const t = this.aliasesIn[alias];
-          if (t === undefined) throw new MqttProtocolError(`topic alias ${alias} used before it was set`, PROTOCOL_ERROR);
-          topic = t;
-        }
-      } else if (!topic) throw new MqttProtocolError("PUBLISH with an empty topic and no topic alias", PROTOCOL_ERROR);
-    }
-    if (p.qos === 2) {
-      if (!this.qos2In.has(p.packetId)) {
-        if (this.qos2In.size >= this.limits.receiveMaximum) {
-          throw new MqttProtocolError(`more than ${this.limits.receiveMaximum} QoS 2 messages awaiting PUBREL`, RECEIVE_MAXIMUM_EXCEEDED);
-        }
-        this.qos2In.add(p.packetId);
-        this.deliver(p, topic);
-      }
-      this.send(encode({ type: PUBREC, packetId: p.packetId, reasonCode: 0 }, this.version), now);
-      return;
-    }
-    this.deliver(p, topic);
-    if (p.qos === 1) this.send(encode({ type: PUBACK, packetId: p.packetId, reasonCode: 0 }, this.version), now);
+  private id(b: Uint8Array, end: number, type: number): number {
+    const q = this.at;
+    if (end - q < 2) throw this.short(NAMES[type]);
+    const id = (b[q] << 8) | b[q + 1];
+    if (!id) throw err(`${NAMES[type]} with packet identifier 0`);
+    this.at = q + 2;
+    return id;
   }
 
-  private deliver(p: PublishPacket, topic: string): void {
-    this.out.push({ type: "message", topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: p.dup, properties: p.properties || {} });
+  private short(name: string): MqttProtocolError {
+    return err(`${name} too short`);
+  }
+
+  private rest(end: number, name: string): void {
+    if (this.at !== end) throw err(`${name} has ${end - this.at} unexpected trailing bytes`);
   }
 
   // ------------------------------------------------------------ outbound
 
-  /** Sends what flow control allows: QoS 0 first-come, then queued QoS 1/2 up to the in-flight cap. */
+  /** Encodes a PUBLISH (DUP clear). */
+  private encodePublish(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, id: number, props: Properties | undefined, max: number): Uint8Array {
+    const tlen = strSize(topic, "topic name");
+    if (tlen > this.limits.maxTopicLength) throw err(`topic name is ${tlen} bytes, limit ${this.limits.maxTopicLength}`, 0x90);
+    const pb = this.v5 ? this.v5.write(props, PUBLISH) : null;
+    const len = 2 + tlen + (qos ? 2 : 0) + (pb ? pb.length : 0) + payload.length;
+    const size = 1 + varintSize(len) + len;
+    if (size > max) throw err(`PUBLISH of ${size} bytes exceeds maximum packet size ${max}`, 0x95);
+    const out = packet(0x30 | (qos << 1) | (retain ? 1 : 0), len);
+    let o = putStr(out, size - len, topic, tlen);
+    if (qos) {
+      out[o++] = id >> 8;
+      out[o++] = id & 255;
+    }
+    if (pb) {
+      out.set(pb, o);
+      o += pb.length;
+    }
+    out.set(payload, o);
+    return out;
+  }
+
+  /** Sends a QoS 0 PUBLISH now (connecting or connected). */
+  private send0(topic: string, payload: Uint8Array, retain: boolean, props: Properties | undefined, op: unknown, now: number): void {
+    try {
+      this.checkServer(0, retain, 0);
+      const pkt = this.encodePublish(topic, payload, 0, retain, 0, props, this.state === CONNECTED ? this.server.maximumPacketSize : MAX_SIZE);
+      this.send(this.v5 && this.state === CONNECTED ? this.v5.aliasOut(this, topic, pkt) : pkt, now);
+      this.ev.done(op, null);
+    } catch (e) {
+      this.ev.done(op, asError(e));
+    }
+  }
+
+  /** Sends what flow control allows: queued QoS 0, then waiting QoS 1/2 up to the in-flight cap. */
   private pump(now: number): void {
     if (this.state === IDLE) return;
-    while (this.qos0.length) {
-      const q = this.qos0.shift() as Qos0;
-      try {
-        this.checkServer(0, q.retain, now);
-        this.sendPublish({ type: PUBLISH, topic: q.topic, payload: q.payload, qos: 0, retain: q.retain, dup: false, packetId: 0, properties: q.properties }, null, now);
-        this.resolve(q.op);
-      } catch (e) {
-        this.reject(q.op, e);
-      }
+    if (this.q0.length) {
+      const q = this.q0;
+      this.q0 = [];
+      for (let i = 0; i < q.length; i++) this.send0(q[i].topic, q[i].payload, q[i].retain, q[i].props, q[i].op, now);
     }
-    const cap = this.state === CONNECTED
-      ? Math.min(this.limits.maxInflight, this.server.receiveMaximum)
-      : Math.min(this.limits.maxInflight, this.limits.maxPipelined);
-    if (this.sent >= cap) return;
-    this.inflight.forEach((e) => {
-      if (e.state !== 0 || this.sent >= cap || !e.packet) return;
-      const packet = e.packet;
+    const lim = this.limits;
+    const max = this.state === CONNECTED ? this.server.receiveMaximum : lim.maxPipelined;
+    const cap = lim.maxInflight < max ? lim.maxInflight : max;
+    const wait = this.wait;
+    while (this.sent < cap && this.wi < wait.length) {
+      const e = wait[this.wi++];
+      const pkt = e.pkt;
+      if (e.st !== 0 || !pkt || this.out.get(e.id) !== e) continue;
       try {
-        this.checkServer(e.qos, (packet[0] & 1) === 1, now, packet.length);
-      } catch (err) {
-        this.inflight.delete(e.packetId);
-        this.store.remove(e.packetId);
-        this.reject(e.op, err);
-        return;
+        this.checkServer(e.qos, (pkt[0] & 1) === 1, pkt.length);
+      } catch (x) {
+        this.forget(e);
+        this.ev.done(e.op, asError(x));
+        continue;
       }
-      e.state = 1;
+      e.st = 1;
       this.sent++;
-      this.store.put({ packetId: e.packetId, state: 1, packet });
-      if (e.topic !== undefined && this.server.topicAliasMaximum > 0 && this.version === 5) this.sendAliased(e.topic, packet, now);
-      else this.send(packet, now);
+      if (this.store) this.store.put({ packetId: e.id, state: 1, packet: pkt });
+      const topic = e.topic;
       e.topic = undefined;
-    });
+      this.send(topic !== undefined && this.v5 && this.state === CONNECTED ? this.v5.aliasOut(this, topic, pkt) : pkt, now);
+    }
+    if (this.wi === wait.length) {
+      wait.length = 0;
+      this.wi = 0;
+    }
   }
 
   /** Limits the server set in CONNACK (known only once connected). */
-  private checkServer(qos: QoS, retain: boolean, now: number, size = 0): void {
+  private checkServer(qos: QoS, retain: boolean, size: number): void {
     if (this.state !== CONNECTED) return;
     const s = this.server;
-    if (qos > s.maximumQoS) throw new MqttProtocolError(`server accepts QoS up to ${s.maximumQoS}`, 0x9b);
-    if (retain && !s.retainAvailable) throw new MqttProtocolError("server does not support retained messages", 0x9a);
-    if (size > s.maximumPacketSize) throw new MqttProtocolError(`PUBLISH of ${size} bytes exceeds the server's maximum packet size ${s.maximumPacketSize}`, PACKET_TOO_LARGE);
+    if (qos > s.maximumQoS) throw err(`server accepts QoS up to ${s.maximumQoS}`, 0x9b);
+    if (retain && !s.retainAvailable) throw err("server does not support retained messages", 0x9a);
+    if (size > s.maximumPacketSize) throw err(`PUBLISH of ${size} bytes exceeds the server's maximum packet size ${s.maximumPacketSize}`, 0x95);
   }
 
-  /**
-   * Sends our own encoded v5 PUBLISH with an outbound topic alias when one is
-   * set or can be: the alias property is spliced into the bytes (no decode and
-   * re-encode). The stored packet keeps its full topic for resends.
-   */
-  private sendAliased(topic: string, packet: Uint8Array, now: number): void {
-    let alias = this.aliasesOut.get(topic);
-    const known = alias !== undefined;
-    if (!known && this.aliasesOut.size < this.server.topicAliasMaximum) {
-      alias = this.aliasesOut.size + 1;
-      this.aliasesOut.set(topic, alias);
-    }
-    const out = alias === undefined ? null : withTopicAlias(packet, alias, known);
-    if (out && out.length <= this.server.maximumPacketSize) this.send(out, now);
-    else this.send(packet, now);
-  }
-
-  /** Sends a PUBLISH, replacing its topic by an alias when allowed. `encoded` is its plain encoding if known. */
-  private sendPublish(p: PublishPacket, encoded: Uint8Array | null, now: number): void {
-    const limits = { ...this.limits, maxPacketSize: this.state === CONNECTED ? this.server.maximumPacketSize : 268435460 };
-    const max = this.state === CONNECTED ? this.server.topicAliasMaximum : 0;
-    if (max > 0 && this.version === 5) {
-      let alias = this.aliasesOut.get(p.topic);
-      const props: Properties = { ...p.properties };
-      if (alias !== undefined) {
-        props.topicAlias = alias;
-        p = { ...p, topic: "", properties: props };
-      } else if (this.aliasesOut.size < max) {
-        alias = this.aliasesOut.size + 1;
-        this.aliasesOut.set(p.topic, alias);
-        props.topicAlias = alias;
-        p = { ...p, properties: props };
+  private request(type: number, list: (Subscription | string)[], props: Properties | undefined, op: unknown, now: number): void {
+    try {
+      if (!list.length) throw err("no topic filters", 0x82);
+      const filters: string[] = [];
+      let len = 2;
+      const sizes: number[] = [];
+      for (let i = 0; i < list.length; i++) {
+        const f = type === SUBSCRIBE ? (list[i] as Subscription).filter : (list[i] as string);
+        if (typeof f !== "string" || !isValidFilter(f)) throw err(`invalid topic filter "${f}"`, 0x8f);
+        const n = strSize(f, "topic filter");
+        if (n > this.limits.maxTopicLength) throw err(`topic filter is ${n} bytes, limit ${this.limits.maxTopicLength}`, 0x8f);
+        filters.push(f);
+        sizes.push(n);
+        len += 2 + n + (type === SUBSCRIBE ? 1 : 0);
       }
-      if (alias !== undefined) encoded = null;
+      this.room();
+      const pb = this.v5 ? this.v5.write(type === SUBSCRIBE ? props : undefined, type) : null;
+      if (pb) len += pb.length;
+      const id = this.allocId();
+      const pkt = packet((type << 4) | 2, len);
+      let o = pkt.length - len;
+      pkt[o++] = id >> 8;
+      pkt[o++] = id & 255;
+      if (pb) {
+        pkt.set(pb, o);
+        o += pb.length;
+      }
+      for (let i = 0; i < filters.length; i++) {
+        o = putStr(pkt, o, filters[i], sizes[i]);
+        if (type === SUBSCRIBE) {
+          const s = list[i] as Subscription;
+          const qos = s.qos;
+          if (qos !== 0 && qos !== 1 && qos !== 2) throw err(`invalid QoS ${qos}`, 0x82);
+          pkt[o++] = qos | (this.v5 ? (s.noLocal ? 4 : 0) | (s.retainAsPublished ? 8 : 0) | ((s.retainHandling || 0) & 3) << 4 : 0);
+        }
+      }
+      this.pend.set(id, { type, pkt, filters, op });
+      if (this.state !== IDLE) this.send(pkt, now);
+    } catch (e) {
+      this.ev.done(op, asError(e));
     }
-    this.send(encoded || encode(p, this.version, limits), now);
-  }
-
-  private request(type: 8 | 10, packetId: number, packet: Uint8Array, filters: string[], op: number, now: number): void {
-    this.pending.set(packetId, { type, packet, filters, op });
-    if (this.state !== IDLE) this.send(packet, now);
+    this.sched(false);
   }
 
   private release(e: Outgoing, code: number, props: Properties | undefined, now: number): void {
-    this.inflight.delete(e.packetId);
-    this.store.remove(e.packetId);
+    this.forget(e);
     this.sent--;
-    if (code >= 0x80) {
+    if (code >= 0x80 && this.v5) {
       const why = props && props.reasonString ? `: ${props.reasonString}` : "";
-      this.reject(e.op, new MqttProtocolError(`publish refused: ${reasonName(code)}${why}`, code));
-    } else this.resolve(e.op);
-    this.pump(now);
+      this.ev.done(e.op, err(`publish refused: ${this.v5.reason(code)}${why}`, code));
+    } else this.ev.done(e.op, null);
+    if (this.wi < this.wait.length) this.pump(now);
+  }
+
+  private forget(e: Outgoing): void {
+    this.out.delete(e.id);
+    if (this.store) this.store.remove(e.id);
   }
 
   // ------------------------------------------------------------ helpers
 
   private connectPacket(): Uint8Array {
     const o = this.opts;
-    const v5 = this.version === 5;
-    let properties: Properties | undefined;
-    if (v5) {
-      properties = { ...o.connectProperties };
-      const expiry = o.expiry ?? (o.clean ? 0 : 604800);
-      if (expiry) properties.sessionExpiryInterval = expiry;
-      if (this.limits.receiveMaximum !== 65535) properties.receiveMaximum = this.limits.receiveMaximum;
-      properties.maximumPacketSize = this.limits.maxPacketSize;
-      if (this.limits.topicAliasMaximum) properties.topicAliasMaximum = this.limits.topicAliasMaximum;
-    }
+    const v5 = this.v5;
     const w = o.will;
-    let will: Will | undefined;
+    const idLen = strSize(this.clientId, "client identifier");
+    const cp = v5 ? v5.write(v5.connectProps(this), 1) : null;
+    let len = 10 + 2 + idLen + (cp ? cp.length : 0);
+    let flags = o.clean ? 2 : 0;
+    let wp: Uint8Array | null = null, wt = 0;
     if (w) {
-      let wp = v5 ? w.properties : undefined;
-      if (v5 && w.delay) wp = { ...wp, willDelayInterval: w.delay };
-      will = { topic: w.topic, payload: w.payload, qos: w.qos || 0, retain: !!w.retain, properties: wp };
+      const wq = w.qos || 0;
+      if (wq !== 0 && wq !== 1 && wq !== 2) throw err(`invalid will QoS ${wq}`);
+      flags |= 4 | (wq << 3) | (w.retain ? 0x20 : 0);
+      if (v5) {
+        let p = w.properties;
+        if (w.delay) p = { ...p, willDelayInterval: w.delay };
+        wp = v5.write(p, 0);
+        len += wp.length;
+      }
+      wt = strSize(w.topic, "will topic");
+      if (!wt || w.topic.indexOf("+") >= 0 || w.topic.indexOf("#") >= 0) throw err(`will topic "${w.topic}" is not a valid topic name`, 0x90);
+      if (w.payload.length > 65535) throw err("will payload is longer than 65535 bytes");
+      len += 4 + wt + w.payload.length;
+    }
+    let ul = 0;
+    if (o.username !== undefined) {
+      flags |= 0x80;
+      ul = strSize(o.username, "username");
+      len += 2 + ul;
+    }
+    if (o.password !== undefined) {
+      if (!v5 && o.username === undefined) throw err("MQTT 3.1.1 needs a username to send a password");
+      if (o.password.length > 65535) throw err("password is longer than 65535 bytes");
+      flags |= 0x40;
+      len += 2 + o.password.length;
+    }
+    const ka = o.keepAlive;
+    if (!(ka >= 0 && ka <= 65535) || Math.floor(ka) !== ka) throw err("keepAlive must be an integer from 0 to 65535");
+    const out = packet(0x10, len);
+    let at = out.length - len;
+    at = putStr(out, at, "MQTT", 4);
+    out[at++] = this.version;
+    out[at++] = flags;
+    out[at++] = ka >> 8;
+    out[at++] = ka & 255;
+    if (cp) {
+      out.set(cp, at);
+      at += cp.length;
     }
     // A persistent session resumes with the client id the server assigned.
-    return encode({
-      type: CONNECT, protocolVersion: this.version, clientId: this.clientId, clean: o.clean,
-      keepAlive: o.keepAlive, username: o.username, password: o.password, will, properties,
-    }, this.version);
+    at = putStr(out, at, this.clientId, idLen);
+    if (w) {
+      if (wp) {
+        out.set(wp, at);
+        at += wp.length;
+      }
+      at = putStr(out, at, w.topic, wt);
+      at = putBin(out, at, w.payload);
+    }
+    if (o.username !== undefined) at = putStr(out, at, o.username, ul);
+    if (o.password !== undefined) putBin(out, at, o.password);
+    return out;
   }
 
   private send(bytes: Uint8Array, now: number): void {
     this.lastSend = now;
-    this.out.push({ type: "send", bytes });
-  }
-
-  private resolve(op: number, value?: SubscribeOutcome[] | number[]): void {
-    if (op !== NO_OP) this.out.push({ type: "resolve", op, value });
-  }
-
-  private reject(op: number, e: unknown): void {
-    const error = e instanceof MqttProtocolError ? e : new MqttProtocolError(String(e), 0x83);
-    if (op !== NO_OP) this.out.push({ type: "reject", op, error });
+    const c = this.counters;
+    c.packetsOut++;
+    c.bytesOut += bytes.length;
+    this.ev.send(bytes);
   }
 
   /** Closes for a fault: DISCONNECT with the reason on MQTT 5 (when `tell`), then close. */
   private fail(e: MqttProtocolError, now: number, tell = true): void {
     if (this.state === IDLE) return;
-    if (tell && this.version === 5) {
-      this.send(encode({ type: DISCONNECT, reasonCode: e.reasonCode >= 0x80 ? e.reasonCode : MALFORMED }, 5), now);
-    }
+    if (tell && this.v5) this.send(Uint8Array.of(0xe0, 1, e.reasonCode >= 0x80 ? e.reasonCode : 0x81), now);
     this.state = IDLE;
-    this.out.push({ type: "close", error: e });
+    this.part = null;
+    this.ev.down(e);
   }
 
-  private checkRoom(): void {
-    if (this.inflight.size + this.pending.size + this.qos0.length >= this.limits.maxQueued) {
-      throw new MqttProtocolError(`more than ${this.limits.maxQueued} operations queued`, 0x97);
+  private room(): void {
+    if (this.out.size + this.pend.size + this.q0.length >= this.limits.maxQueued) {
+      throw err(`more than ${this.limits.maxQueued} operations queued`, 0x97);
     }
   }
 
@@ -665,9 +947,9 @@ export class Session {
     for (let i = 0; i < 65535; i++) {
       const id = this.nextId;
       this.nextId = id === 65535 ? 1 : id + 1;
-      if (!this.inflight.has(id) && !this.pending.has(id)) return id;
+      if (!this.out.has(id) && !this.pend.has(id)) return id;
     }
-    throw new MqttProtocolError("no free packet identifier", 0x91);
+    throw err("no free packet identifier", 0x91);
   }
 
   private pingTimeout(): number {
@@ -675,97 +957,32 @@ export class Session {
   }
 
   private pingDue(): number {
-    return Math.min(this.lastSend, this.lastRecv) + this.keepAlive * 1000;
+    return (this.lastSend < this.lastRecv ? this.lastSend : this.lastRecv) + this.keepAlive * 1000;
   }
 
   private defaults(): ConnectInfo {
     return {
       sessionPresent: false, clientId: this.clientId, keepAlive: this.opts.keepAlive, receiveMaximum: 65535,
-      maximumPacketSize: 268435460, topicAliasMaximum: 0, maximumQoS: 2, retainAvailable: true,
+      maximumPacketSize: MAX_SIZE, topicAliasMaximum: 0, maximumQoS: 2, retainAvailable: true,
     };
   }
 
-  private reset(): void {
-    this.reader.reset();
-    this.keepAlive = this.opts.keepAlive;
-    this.server = this.defaults();
-    this.pingAt = -1;
-    this.sent = 0;
-    this.aliasesIn = [];
-    this.aliasesOut.clear();
-  }
-
-  /** Returns the actions gathered, with a timer action when the next deadline moved. */
-  private flush(): Action[] {
+  /**
+   * Reports the next deadline when it moved earlier (or to none, or after a
+   * tick). A later one is not reported: the timer fires early, tick() looks
+   * and reports again, so traffic does not reset a timer per message.
+   */
+  private sched(always: boolean): void {
     let at = -1;
     if (this.state === CONNECTING) at = this.connackAt;
     else if (this.state === CONNECTED) {
       if (this.pingAt >= 0) at = this.pingAt;
       else if (this.keepAlive > 0) at = this.pingDue();
     }
-    if (at !== this.timerAt) {
+    const t = this.timerAt;
+    if (always || (at !== t && (at < 0 || t < 0 || at < t))) {
       this.timerAt = at;
-      this.out.push({ type: "timer", at });
+      this.ev.timer(at);
     }
-    const out = this.out;
-    this.out = [];
-    return out;
   }
-}
-
-function readVarint(b: Uint8Array, at: number): [number, number] {
-  let v = 0;
-  let mul = 1;
-  let x: number;
-  do {
-    x = b[at++];
-    v += (x & 0x7f) * mul;
-    mul *= 128;
-  } while (x & 0x80 && mul <= 0x200000);
-  return [v, at];
-}
-
-function writeVarint(b: Uint8Array, at: number, v: number): number {
-  do {
-    let x = v % 128;
-    v = Math.floor(v / 128);
-    if (v > 0) x |= 0x80;
-    b[at++] = x;
-  } while (v > 0);
-  return at;
-}
-
-/**
- * An MQTT 5 PUBLISH we encoded ourselves, rewritten with a Topic Alias property
- * (0x23) first in its properties and, when `dropTopic`, an empty topic name.
- * Returns null if the packet already carries properties too long to extend safely.
- */
-export function withTopicAlias(packet: Uint8Array, alias: number, dropTopic: boolean): Uint8Array | null {
-  const [, body] = readVarint(packet, 1);
-  const tlen = (packet[body] << 8) | packet[body + 1];
-  const topicEnd = body + 2 + tlen;
-  const idEnd = topicEnd + (((packet[0] >> 1) & 3) ? 2 : 0);
-  const [plen, propsAt] = readVarint(packet, idEnd);
-  const rest = packet.length - (propsAt + plen);
-  if (rest < 0 || plen > 0x1fff00) return null;
-  const newPlen = plen + 3;
-  const keepTopic = dropTopic ? 0 : tlen;
-  const remaining = 2 + keepTopic + (idEnd - topicEnd) + varintSize(newPlen) + newPlen + rest;
-  const out = new Uint8Array(1 + varintSize(remaining) + remaining);
-  out[0] = packet[0];
-  let o = writeVarint(out, 1, remaining);
-  out[o++] = keepTopic >> 8;
-  out[o++] = keepTopic & 0xff;
-  if (keepTopic) {
-    out.set(packet.subarray(body + 2, topicEnd), o);
-    o += keepTopic;
-  }
-  out.set(packet.subarray(topicEnd, idEnd), o);
-  o += idEnd - topicEnd;
-  o = writeVarint(out, o, newPlen);
-  out[o++] = 0x23;
-  out[o++] = alias >> 8;
-  out[o++] = alias & 0xff;
-  out.set(packet.subarray(propsAt), o);
-  return out;
 }

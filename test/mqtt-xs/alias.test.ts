@@ -1,11 +1,11 @@
-// The outbound topic-alias rewrite (session.ts withTopicAlias splices the
+// The outbound topic-alias rewrite (v5.ts withTopicAlias splices the
 // property into our own encoded v5 PUBLISH instead of decoding and re-encoding
 // it), checked against mqtt-packet's parser.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import mqttPacket from "mqtt-packet";
 import { encode, PUBLISH } from "../../sdk/mqtt/codec.ts";
-import { withTopicAlias } from "../../sdk/mqtt/session.ts";
+import { withTopicAlias } from "../../sdk/mqtt/v5.ts";
 
 function parse(bytes: Uint8Array): any {
   const parser = mqttPacket.parser({ protocolVersion: 5 });

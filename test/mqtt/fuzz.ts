@@ -8,7 +8,7 @@ import { rng, int, pick, chance, packet, TYPES, type Rng } from "./gen.ts";
 
 const LIMITS = { maxPacketSize: 4096, maxTopicLength: 256, maxProperties: 16 };
 
-function mutate(r: Rng, b: Uint8Array): Uint8Array {
+export function mutate(r: Rng, b: Uint8Array): Uint8Array {
   let out = Uint8Array.from(b);
   const edits = int(r, 1, 4);
   for (let e = 0; e < edits; e++) {

@@ -1,36 +1,62 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Session, type Action, type SessionOptions } from "../../sdk/mqtt/session.ts";
+import { Session, type SessionEvents, type SessionOptions } from "../../sdk/mqtt/session.ts";
+import { v5 } from "../../sdk/mqtt/v5.ts";
 import { encode, decode, type Packet } from "../../sdk/mqtt/codec.ts";
 import { MemoryInflightStore } from "../../sdk/mqtt/store.ts";
 import { topicMatches, isValidFilter } from "../../sdk/mqtt/topic.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
-/** Drives a Session and plays the server with our codec. */
-class Harness {
+type Action =
+  | { type: "send"; bytes: Uint8Array }
+  | { type: "timer"; at: number }
+  | { type: "connected"; info: any }
+  | { type: "message"; topic: string; payload: Uint8Array; qos: number; retain: boolean; dup: boolean; properties: any }
+  | { type: "resolve"; op: number; value?: unknown }
+  | { type: "reject"; op: number; error: any }
+  | { type: "close"; error: any };
+
+/** Drives a Session, records its events as actions, and plays the server with the full codec. */
+class Harness implements SessionEvents {
   s: Session;
   v: 4 | 5;
   now = 0;
   sent: Packet[] = [];
   actions: Action[] = [];
+  private mark = 0;
   constructor(opts: Partial<SessionOptions> = {}) {
     this.v = opts.version ?? 5;
-    this.s = new Session({ version: this.v, clientId: "dev1", keepAlive: 60, clean: true, ...opts });
+    this.s = new Session({ version: this.v, clientId: "dev1", keepAlive: 60, clean: true, ...opts }, this, v5);
   }
-  take(a: Action[]): Action[] {
-    for (const x of a) if (x.type === "send") this.sent.push(decode(x.bytes, this.v, { maxPacketSize: 1 << 20, maxTopicLength: 65535, maxProperties: 64 }));
-    this.actions.push(...a);
+  send(bytes: Uint8Array) { this.push({ type: "send", bytes }); }
+  timer(at: number) { this.push({ type: "timer", at }); }
+  up(info: any) { this.push({ type: "connected", info }); }
+  message(topic: string, payload: Uint8Array, qos: number, retain: boolean, dup: boolean, properties: any) {
+    this.push({ type: "message", topic, payload, qos, retain, dup, properties: properties || {} });
+  }
+  done(op: unknown, error: any, value?: unknown) {
+    this.push(error ? { type: "reject", op: op as number, error } : { type: "resolve", op: op as number, value });
+  }
+  down(error: any) { this.push({ type: "close", error }); }
+  private push(a: Action) {
+    if (a.type === "send") this.sent.push(decode(a.bytes, this.v, { maxPacketSize: 1 << 20, maxTopicLength: 65535, maxProperties: 64 }));
+    this.actions.push(a);
+  }
+  /** The actions recorded since the last take (the session's calls return nothing). */
+  take(_?: unknown): Action[] {
+    const a = this.actions.slice(this.mark);
+    this.mark = this.actions.length;
     return a;
   }
-  open() { return this.take(this.s.open(this.now)); }
-  server(p: Packet) { return this.take(this.s.receive(encode(p, this.v), this.now)); }
-  raw(b: number[]) { return this.take(this.s.receive(Uint8Array.from(b), this.now)); }
+  open() { this.s.open(this.now); return this.take(); }
+  server(p: Packet) { this.s.receive(encode(p, this.v), this.now); return this.take(); }
+  raw(b: number[]) { this.s.receive(Uint8Array.from(b), this.now); return this.take(); }
   connack(props?: object, sessionPresent = false) {
     return this.server({ type: 2, sessionPresent, reasonCode: 0, properties: this.v === 5 ? props : undefined } as Packet);
   }
-  publish(topic: string, qos: 0 | 1 | 2, op: number, payload = "x") { return this.take(this.s.publish(topic, enc(payload), qos, false, undefined, op, this.now)); }
-  tick(t: number) { this.now = t; return this.take(this.s.tick(t)); }
+  publish(topic: string, qos: 0 | 1 | 2, op: number, payload = "x") { this.s.publish(topic, enc(payload), qos, false, undefined, op, this.now); return this.take(); }
+  tick(t: number) { this.now = t; this.s.tick(t); return this.take(); }
   drain() { const s = this.sent; this.sent = []; return s; }
   ofType(t: number) { return this.sent.filter((p) => p.type === t) as any[]; }
   resolved(op: number) { return this.actions.some((a) => a.type === "resolve" && a.op === op); }

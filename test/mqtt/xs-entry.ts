@@ -4,6 +4,7 @@ import { fuzz } from "./fuzz.ts";
 import { rng, packet, TYPES } from "./gen.ts";
 import { encode, decode } from "../../sdk/mqtt/codec.ts";
 import { Session } from "../../sdk/mqtt/session.ts";
+import { v5 } from "../../sdk/mqtt/v5.ts";
 
 declare const print: (s: string) => void;
 
@@ -45,13 +46,20 @@ try {
   out.fuzzError = String(e);
 }
 // 3. Session: connect, QoS 1 publish acknowledged.
-const s = new Session({ version: 5, clientId: "xs", keepAlive: 30, clean: true });
 const sent: number[] = [];
-s.open(0).forEach((a) => a.type === "send" && sent.push(a.bytes[0] >> 4));
-s.receive(Uint8Array.of(0x20, 3, 0, 0, 0), 1);
 let resolved = false;
-s.publish("xs/t", Uint8Array.of(1, 2, 3), 1, false, undefined, 7, 2).forEach((a) => a.type === "send" && sent.push(a.bytes[0] >> 4));
-s.receive(Uint8Array.of(0x40, 2, 0, 1), 3).forEach((a) => { if (a.type === "resolve" && a.op === 7) resolved = true; });
+const s = new Session({ version: 5, clientId: "xs", keepAlive: 30, clean: true }, {
+  send: (b) => { sent.push(b[0] >> 4); },
+  timer: () => {},
+  up: () => {},
+  message: () => {},
+  done: (op, error) => { if (op === 7 && !error) resolved = true; },
+  down: () => {},
+}, v5);
+s.open(0);
+s.receive(Uint8Array.of(0x20, 3, 0, 0, 0), 1);
+s.publish("xs/t", Uint8Array.of(1, 2, 3), 1, false, undefined, 7, 2);
+s.receive(Uint8Array.of(0x40, 2, 0, 1), 3);
 out.sessionSent = sent;
 out.sessionResolved = resolved;
 print(JSON.stringify(out));

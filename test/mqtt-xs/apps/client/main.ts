@@ -2,9 +2,11 @@
 // mc/config (per device), and traces one JSON line per event for the host test.
 // On a deep-sleep wake, config.wake overrides the settings (a second phase).
 import config from "mc/config";
-import System from "embedded:io/system";
+import Timer from "timer";
 import { deepSleep, resetReason } from "xsiot/native/esp32";
+import TLS from "embedded:io/socket/tcp/tls";
 import { MQTTClient } from "xsiot/mqtt/client";
+import { utf8Decode } from "xsiot/text/utf8";
 import { KeyValueInflightStore } from "xsiot/mqtt/kvstore";
 import type { QoS } from "xsiot/mqtt/types";
 
@@ -70,6 +72,7 @@ const client = new MQTTClient({
   session: { clean: s.clean ?? true, expiry: s.expiry },
   will: s.will,
   tls: s.tls,
+  socket: s.tls ? TLS : undefined,
   reconnect: s.reconnect === undefined ? false : s.reconnect,
   limits: s.limits,
   store: s.store === "kv" ? new KeyValueInflightStore("mqtt") : undefined,
@@ -81,7 +84,7 @@ const client = new MQTTClient({
   },
   onMessage(topic, payload) {
     received++;
-    log("rx", { topic, payload: new TextDecoder().decode(payload), n: received });
+    log("rx", { topic, payload: utf8Decode(new Uint8Array(payload), 0, payload.byteLength), n: received });
     check();
   },
 });
@@ -113,7 +116,7 @@ function send(list: Pub[] | undefined): void {
 function check(): void {
   if (finishing || received < (s.expect || 0) || pending > 0) return;
   finishing = true;
-  if (s.holdMs) System.setTimeout(finish, s.holdMs);
+  if (s.holdMs) Timer.set(finish, s.holdMs);
   else finish();
 }
 
@@ -126,7 +129,7 @@ function finish(): void {
     client.close();
     log("done");
     if (s.sleepUs) {
-      if (s.sleepDelayMs) System.setTimeout(() => deepSleep({ us: s.sleepUs }), s.sleepDelayMs);
+      if (s.sleepDelayMs) Timer.set(() => deepSleep({ us: s.sleepUs }), s.sleepDelayMs);
       else deepSleep({ us: s.sleepUs });
     }
   });

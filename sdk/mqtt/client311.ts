@@ -1,0 +1,539 @@
+import TCP from "embedded:io/socket/tcp";
+import Timer from "timer";
+import type { MessageHandler, MqttConnection, PublishOptions, PublishProperties, QoS, SubscribeOptions, SubscribeResult } from "./types";
+import type { Properties } from "./properties";
+import { ConnectInfo, MqttCounters, Session, SessionEvents, SessionLimits, Subscription, SubscribeOutcome, V5 } from "./session";
+import type { InflightStore } from "./store";
+import { MqttProtocolError } from "./error";
+import { topicMatches } from "./topic";
+import { utf8Length, utf8Write } from "../text/utf8";
+
+// MQTTClient: drives the sans-I/O Session over an ECMA-419 TCP socket (or the
+// TLS socket class the app passes), with Moddable timers, reconnect with
+// capped exponential backoff and jitter. This module is the MQTT 3.1.1 client;
+// ./client adds MQTT 5 (the default there).
+
+export interface MQTTClientOptions {
+  host: string;
+  /** Default 8883 with tls, 1883 without. */
+  port?: number;
+  clientId: string;
+  /**
+   * The socket class: default TCP (embedded:io/socket/tcp). For TLS pass the class
+   * from "embedded:io/socket/tcp/tls" (the app's manifest includes Moddable's
+   * examples/io/tcp/tlssocket/manifest.json, which maps it) with `tls`.
+   */
+  socket?: unknown;
+  tls?: { ca?: string | ArrayBuffer; certificate?: string | ArrayBuffer; key?: string | ArrayBuffer; serverName?: string; alpn?: string };
+  /** Seconds, default 60; 0 disables keep-alive. */
+  keepAlive?: number;
+  will?: { topic: string; payload: string | ArrayBuffer | Uint8Array; qos?: QoS; retain?: boolean; properties?: PublishProperties; delay?: number };
+  /** clean: start a new session; expiry: MQTT 5 Session Expiry Interval (s). Default { clean: true }. */
+  session?: { clean: boolean; expiry?: number };
+  /** 4 = MQTT 3.1.1, 5 = MQTT 5.0 (default with ./client; ./client311 has only 4). */
+  version?: 4 | 5;
+  username?: string;
+  password?: string | ArrayBuffer | Uint8Array;
+  /** Default { minMs: 1000, maxMs: 60000, jitter: 0.5 }; false: never reconnect. */
+  reconnect?: { minMs: number; maxMs: number; jitter: number } | false;
+  store?: InflightStore;
+  onConnect?(info: ConnectInfo): void;
+  /** Each time a connection ends: the reason, or undefined after close(). */
+  onClose?(error: Error | undefined): void;
+  onMessage?(topic: string, payload: ArrayBuffer, properties: PublishProperties): void;
+  limits?: Partial<SessionLimits>;
+  /** Use MQTT 5 topic aliases outbound when the server allows (default true). */
+  topicAliases?: boolean;
+  connectTimeoutMs?: number;
+  pingTimeoutMs?: number;
+  /** Extra MQTT 5 CONNECT properties. */
+  connectProperties?: Properties;
+  /** Random source for jitter, in [0, 1). Default Math.random. */
+  random?(): number;
+  /** Clock in ms. Default Date.now. */
+  now?(): number;
+}
+
+/** Called once when a publish, subscribe or unsubscribe finishes. */
+export type Done<T = void> = (error: Error | undefined, value?: T) => void;
+
+// Moddable's "timer" module (on every platform; System.setTimeout is Timer.set
+// on esp32 and missing on lin). Its ids are Timer objects, not numbers.
+type TimerId = ReturnType<typeof Timer.set>;
+
+// What the client uses of an ECMA-419 TCP or TLS socket, typed loosely enough
+// for both Moddable's typings (write returns void on TCP, a count on TLS) and the SDK's.
+interface Socket {
+  read(count: number): unknown;
+  write(buffer: Uint8Array): unknown;
+  close(): void;
+}
+type SocketClass = new (options: object) => Socket;
+
+/** A promise's two ends: what a request carries as its `op` when the caller wants a Promise. */
+class Deferred {
+  resolve!: (v: unknown) => void;
+  reject!: (e: Error) => void;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(e: Error): void;
+  timer: TimerId | undefined;
+}
+
+const NO_PROPS: PublishProperties = Object.freeze({}) as PublishProperties;
+const CLOSED = "mqtt: client closed";
+
+function noop(): void {}
+
+function bytes(v: string | ArrayBuffer | ArrayBufferView): Uint8Array {
+  if (typeof v === "string") {
+    const out = new Uint8Array(utf8Length(v));
+    utf8Write(v, out, 0);
+    return out;
+  }
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function fault(what: string, e: unknown): void {
+  trace(`mqtt: ${what} threw: ${e}\n`);
+}
+
+/** A deferred made into a promise, marked handled so one the caller drops never becomes an unhandled rejection. */
+function promise<T>(d: Deferred): Promise<T> {
+  const p = new Promise<T>((resolve, reject) => {
+    d.resolve = resolve as (v: unknown) => void;
+    d.reject = reject;
+  });
+  p.catch(noop);
+  return p;
+}
+
+export class MQTTClient implements MqttConnection {
+  private o: MQTTClientOptions;
+  private s: Session;
+  private sock: Socket | null = null;
+  private queue: Uint8Array[] = [];
+  private writable = 0;
+  private opened = false;
+  private tickTimer: TimerId | undefined;
+  private retryTimer: TimerId | undefined;
+  private failTimer: TimerId | undefined;
+  private attempt = 0;
+  private closed = false;
+  private routes: [string, MessageHandler][] = [];
+  private subscriptions = new Map<string, SubscribeOptions>();
+  private waiters: Waiter[] = [];
+  private now: () => number;
+
+  constructor(options: MQTTClientOptions, v5?: V5) {
+    this.o = options;
+    this.now = options.now || Date.now;
+    if (options.tls && !options.socket) throw new Error("mqtt: tls needs options.socket, the class from embedded:io/socket/tcp/tls");
+    const w = options.will;
+    const s = options.session || { clean: true };
+    this.s = new Session({
+      version: options.version || (v5 ? 5 : 4),
+      clientId: options.clientId,
+      keepAlive: options.keepAlive ?? 60,
+      clean: s.clean,
+      expiry: s.expiry,
+      username: options.username,
+      password: options.password === undefined ? undefined : bytes(options.password),
+      will: w ? { topic: w.topic, payload: bytes(w.payload), qos: w.qos, retain: w.retain, properties: w.properties, delay: w.delay } : undefined,
+      connectProperties: options.connectProperties,
+      store: options.store,
+      limits: options.limits,
+      topicAliases: options.topicAliases,
+      connectTimeoutMs: options.connectTimeoutMs,
+      pingTimeoutMs: options.pingTimeoutMs,
+    }, this as unknown as SessionEvents, v5);
+    this.connect();
+  }
+
+  /** True between CONNACK and the end of the connection. */
+  get connected(): boolean {
+    return this.s.connected;
+  }
+
+  /** Cumulative traffic counters (bytes, packets, connection attempts, connections). */
+  get counters(): Readonly<MqttCounters> {
+    return this.s.counters;
+  }
+
+  /**
+   * Publishes. Done when acknowledged (QoS 1: PUBACK, QoS 2: PUBCOMP) or, for
+   * QoS 0, when handed to the socket. With `done` it calls it and returns
+   * nothing (no Promise is made); without, it returns a Promise. Before CONNACK
+   * the packet is pipelined right after CONNECT; while disconnected it waits
+   * (bounded by limits.maxQueued).
+   */
+  publish(topic: string, payload: ArrayBuffer | Uint8Array | string, options?: PublishOptions): Promise<void>;
+  publish(topic: string, payload: ArrayBuffer | Uint8Array | string, options: PublishOptions | undefined, done: Done): void;
+  publish(topic: string, payload: ArrayBuffer | Uint8Array | string, options?: PublishOptions, done?: Done): Promise<void> | void {
+    let op: unknown = done, p: Promise<void> | undefined;
+    if (!done) p = promise<void>((op = new Deferred()) as Deferred);
+    if (this.closed) this.done(op, new MqttProtocolError(CLOSED, 0x80));
+    else {
+      const s = this.s;
+      s.publish(topic, bytes(payload), options ? options.qos || 0 : 0, !!(options && options.retain), options && options.properties as Properties | undefined, op, this.now());
+      this.check();
+    }
+    return p;
+  }
+
+  subscribe(filters: string | string[], options: SubscribeOptions = {}): Promise<SubscribeResult[]> {
+    const list = typeof filters === "string" ? [filters] : filters;
+    const subs: Subscription[] = list.map((filter) => ({ filter, qos: (options.qos || 0) as QoS, noLocal: options.noLocal, retainAsPublished: options.retainAsPublished, retainHandling: options.retainHandling }));
+    const d = new Deferred();
+    const p = promise<SubscribeOutcome[]>(d);
+    const done: Done<SubscribeOutcome[]> = (e, results) => {
+      if (e) return d.reject(e);
+      for (const r of results!) if ("granted" in r) this.subscriptions.set(r.filter, options);
+      d.resolve(results);
+    };
+    if (this.closed) done(new MqttProtocolError(CLOSED, 0x80));
+    else this.s.subscribe(subs, undefined, done, this.now());
+    return p;
+  }
+
+  unsubscribe(filters: string | string[]): Promise<void> {
+    const list = typeof filters === "string" ? [filters] : filters;
+    for (const f of list) this.subscriptions.delete(f);
+    const d = new Deferred();
+    const p = promise<void>(d);
+    const done: Done<unknown> = (e) => (e ? d.reject(e) : d.resolve(undefined));
+    if (this.closed) done(new MqttProtocolError(CLOSED, 0x80));
+    else this.s.unsubscribe(list, done, this.now());
+    return p;
+  }
+
+  route(filter: string, handler: MessageHandler): () => void {
+    const entry: [string, MessageHandler] = [filter, handler];
+    this.routes.push(entry);
+    return () => {
+      const i = this.routes.indexOf(entry);
+      if (i >= 0) this.routes.splice(i, 1);
+    };
+  }
+
+  /** Resolves when nothing is left unacknowledged; rejects after deadlineMs. */
+  flush(deadlineMs: number): Promise<void> {
+    if (!this.s.busy) return Promise.resolve();
+    const d = new Deferred();
+    const p = promise<void>(d);
+    const waiter: Waiter = { resolve: d.resolve as () => void, reject: d.reject, timer: undefined };
+    waiter.timer = Timer.set(() => {
+      const i = this.waiters.indexOf(waiter);
+      if (i >= 0) this.waiters.splice(i, 1);
+      waiter.reject(new Error(`mqtt: flush deadline of ${deadlineMs} ms passed with operations unacknowledged`));
+    }, deadlineMs);
+    this.waiters.push(waiter);
+    return p;
+  }
+
+  /** Sends DISCONNECT, closes the socket, rejects what is still waiting. Stored QoS 1/2 packets stay in the store. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    Timer.clear(this.retryTimer);
+    this.retryTimer = undefined;
+    this.s.disconnect(this.now());
+    this.finish(new Error(CLOSED));
+  }
+
+  // ------------------------------------------------------------ session events (SessionEvents)
+
+  /** @internal */
+  send(b: Uint8Array): void {
+    const q = this.queue;
+    q.push(b);
+    if (q.length === 1) this.drain();
+  }
+
+  /** @internal */
+  timer(at: number): void {
+    Timer.clear(this.tickTimer);
+    this.tickTimer = at < 0 ? undefined : Timer.set(() => {
+      this.tickTimer = undefined;
+      try {
+        this.s.tick(this.now());
+      } catch (e) {
+        fault("timer", e);
+      }
+    }, Math.max(0, at - this.now()));
+  }
+
+  /** @internal */
+  up(info: ConnectInfo): void {
+    this.attempt = 0;
+    if (!info.sessionPresent) this.resubscribe();
+    const f = this.o.onConnect;
+    if (f) {
+      try {
+        f(info);
+      } catch (e) {
+        fault("onConnect", e);
+      }
+    }
+  }
+
+  /** @internal */
+  message(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, dup: boolean, properties: Properties | undefined): void {
+    // The handler gets its own ArrayBuffer (it may keep it). ArrayBuffer.slice is one
+    // block copy; TypedArray.slice walks the elements (and XS meters it per byte).
+    const o = payload.byteOffset;
+    const buf = (payload.buffer as ArrayBuffer).slice(o, o + payload.byteLength);
+    const props = (properties || NO_PROPS) as PublishProperties;
+    const f = this.o.onMessage;
+    if (f) {
+      try {
+        f(topic, buf, props);
+      } catch (e) {
+        fault("onMessage", e);
+      }
+    }
+    const routes = this.routes;
+    for (let i = 0; i < routes.length; i++) {
+      const r = routes[i];
+      if (topicMatches(r[0], topic)) {
+        try {
+          r[1](topic, buf, props);
+        } catch (e) {
+          fault(`route ${r[0]}`, e);
+        }
+      }
+    }
+  }
+
+  /** @internal */
+  done(op: unknown, error: Error | null, value?: unknown): void {
+    if (!op) return;
+    if (typeof op === "function") {
+      try {
+        (op as Done<unknown>)(error || undefined, value);
+      } catch (e) {
+        fault("callback", e);
+      }
+    } else if (error) (op as Deferred).reject(error);
+    else (op as Deferred).resolve(value);
+  }
+
+  /** @internal */
+  down(error: MqttProtocolError | null): void {
+    this.drain();
+    this.dropSocket();
+    if (error) this.ended(error);
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private connect(): void {
+    this.retryTimer = undefined;
+    if (this.closed) return;
+    const o = this.o;
+    const self = this;
+    const tls = o.tls;
+    const options: Record<string, unknown> = {
+      port: o.port || (tls ? 8883 : 1883),
+      format: "buffer",
+      onReadable(this: unknown, count: number) {
+        try {
+          self.onReadable(this as Socket, count);
+        } catch (e) {
+          fault("readable handler", e);
+        }
+      },
+      onWritable(this: unknown, count: number) {
+        try {
+          self.onWritable(this as Socket, count);
+        } catch (e) {
+          fault("writable handler", e);
+        }
+      },
+      onError(this: unknown, message?: string) {
+        try {
+          self.onSocketError(this as Socket, message);
+        } catch (e) {
+          fault("error handler", e);
+        }
+      },
+    };
+    if (tls) {
+      options.host = o.host;
+      options.secure = { ca: tls.ca, certificate: tls.certificate, key: tls.key, serverName: tls.serverName || o.host, applicationLayerProtocolNegotiation: tls.alpn };
+    } else if (/^[0-9.]+$/.test(o.host) || o.host.indexOf(":") >= 0) options.address = o.host;
+    else options.host = o.host;
+    this.opened = false;
+    this.writable = 0;
+    this.queue.length = 0;
+    try {
+      this.sock = new ((o.socket || TCP) as SocketClass)(options);
+    } catch (e) {
+      this.sock = null;
+      this.ended(new Error(`mqtt: cannot open socket to ${o.host}: ${e}`));
+    }
+  }
+
+  private onWritable(sock: Socket, count: number): void {
+    if (sock !== this.sock) return;
+    this.writable = count;
+    if (!this.opened) {
+      this.opened = true;
+      this.s.open(this.now());
+    }
+    this.drain();
+  }
+
+  private onReadable(sock: Socket, count: number): void {
+    if (sock !== this.sock) return;
+    const s = this.s;
+    while (count > 0 && sock === this.sock) {
+      const buf = sock.read(count) as ArrayBuffer | undefined;
+      if (!buf || !buf.byteLength) break;
+      count -= buf.byteLength;
+      s.receive(new Uint8Array(buf), this.now());
+    }
+    this.check();
+  }
+
+  private onSocketError(sock: Socket, message?: string): void {
+    if (sock !== this.sock) return;
+    Timer.clear(this.failTimer);
+    this.failTimer = undefined;
+    // Nothing more can be written to it.
+    this.opened = false;
+    this.queue.length = 0;
+    const why = `connection lost${message ? ": " + message : ""}`;
+    this.s.lost(this.now(), why);
+    if (sock === this.sock) {
+      // The session had already closed (no close event): still end the socket.
+      this.dropSocket();
+      this.ended(new Error(`mqtt: ${why}`));
+    }
+  }
+
+  private drain(): void {
+    const sock = this.sock;
+    if (!sock || !this.opened) return;
+    const q = this.queue;
+    while (q.length && this.writable > 0) {
+      const b = q[0];
+      const n = b.length <= this.writable ? b.length : this.writable;
+      const part = n === b.length ? b : b.subarray(0, n);
+      let left: number;
+      try {
+        left = sock.write(part) as number;
+      } catch (e) {
+        // The socket died under us. Its onError, already on its way, carries the
+        // reason (a TLS alert such as "certificate required", a reset): stop
+        // writing and give it a moment to arrive before ending with this vaguer one.
+        this.opened = false;
+        q.length = 0;
+        Timer.clear(this.failTimer);
+        const reason = `write failed: ${e}`;
+        this.failTimer = Timer.set(() => {
+          this.failTimer = undefined;
+          try {
+            this.onSocketError(sock, reason);
+          } catch (err) {
+            fault("error handler", err);
+          }
+        }, 250);
+        return;
+      }
+      this.writable = typeof left === "number" ? left : this.writable - n;
+      if (n === b.length) q.shift();
+      else q[0] = b.subarray(n);
+    }
+  }
+
+  private dropSocket(): void {
+    const sock = this.sock;
+    this.sock = null;
+    Timer.clear(this.failTimer);
+    this.failTimer = undefined;
+    this.opened = false;
+    this.queue.length = 0;
+    Timer.clear(this.tickTimer);
+    this.tickTimer = undefined;
+    if (sock) {
+      try {
+        sock.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  /** A connection ended with an error: tell the user, then reconnect or give up. */
+  private ended(error: Error): void {
+    this.onClose(error);
+    if (this.closed) return;
+    const r = this.o.reconnect === undefined ? { minMs: 1000, maxMs: 60000, jitter: 0.5 } : this.o.reconnect;
+    if (!r) {
+      this.closed = true;
+      this.finish(error);
+      return;
+    }
+    let delay = Math.min(r.maxMs, r.minMs * Math.pow(2, this.attempt));
+    delay -= delay * r.jitter * (this.o.random || Math.random)();
+    if (this.attempt < 30) this.attempt++;
+    this.retryTimer = Timer.set(() => {
+      try {
+        this.connect();
+      } catch (e) {
+        fault("reconnect", e);
+      }
+    }, Math.max(0, Math.round(delay)));
+  }
+
+  private onClose(error: Error | undefined): void {
+    const f = this.o.onClose;
+    if (f) {
+      try {
+        f(error);
+      } catch (e) {
+        fault("onClose", e);
+      }
+    }
+  }
+
+  /** Final: rejects every waiting request and flush. */
+  private finish(error: Error): void {
+    this.dropSocket();
+    this.s.abort(error instanceof MqttProtocolError ? error : new MqttProtocolError(error.message, 0x80));
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) {
+      Timer.clear(w.timer);
+      w.reject(error);
+    }
+    if (error.message === CLOSED) this.onClose(undefined);
+  }
+
+  /** Resolves flush() waiters once nothing is left. */
+  private check(): void {
+    if (!this.waiters.length || this.s.busy) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) {
+      Timer.clear(w.timer);
+      w.resolve();
+    }
+  }
+
+  private resubscribe(): void {
+    // The server kept no session: subscriptions made on earlier connections are gone.
+    this.subscriptions.forEach((options, filter) => {
+      const subs = [{ filter, qos: (options.qos || 0) as QoS, noLocal: options.noLocal, retainAsPublished: options.retainAsPublished, retainHandling: options.retainHandling }];
+      this.s.subscribe(subs, undefined, (e: Error | undefined) => {
+        if (e) trace(`mqtt: resubscribe ${filter} failed: ${e.message}\n`);
+      }, this.now());
+    });
+  }
+}
+
+export default MQTTClient;

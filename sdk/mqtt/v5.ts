@@ -1,0 +1,338 @@
+import { MqttProtocolError } from "./error";
+import { reasonName } from "./reasons";
+import { utf8Decode } from "../text/utf8";
+import { putStr, putVarint, strSize, varintSize, type ConnectInfo, type Session, type V5 } from "./session";
+import type { Properties } from "./properties";
+import type { QoS } from "./types";
+
+// MQTT 5 for the session (./session's V5): property blocks read and written
+// (MQTT 2.2.2), CONNACK grants, topic aliases both ways, reason code names.
+// Only the full client (./client) loads it; ./client311 never does.
+
+// Value kinds.
+const BYTE01 = 0, U16 = 1, U32 = 2, VARINT = 3, STR = 4, BIN = 5, PAIR = 6;
+// Where a property may appear: bit n = packet type n; bit 0 = Will properties.
+const W = 1, CONNECT = 2, CONNACK = 4, PUBLISH = 8, SUBSCRIBE = 256, DISCONNECT = 1 << 14, AUTH = 1 << 15;
+const ACKS = 0xbf4 | DISCONNECT | AUTH; // CONNACK, PUBACK..PUBCOMP, SUBACK, UNSUBACK
+const PUB = PUBLISH | W;
+
+// [id, name, kind, where, must not be 0], ascending ids (also the encoding order).
+type Def = [number, keyof Properties, number, number, boolean];
+const DEFS: Def[] = [
+  [0x01, "payloadFormatIndicator", BYTE01, PUB, false],
+  [0x02, "messageExpiryInterval", U32, PUB, false],
+  [0x03, "contentType", STR, PUB, false],
+  [0x08, "responseTopic", STR, PUB, false],
+  [0x09, "correlationData", BIN, PUB, false],
+  [0x0b, "subscriptionIdentifiers", VARINT, PUBLISH | SUBSCRIBE, true],
+  [0x11, "sessionExpiryInterval", U32, CONNECT | CONNACK | DISCONNECT, false],
+  [0x12, "assignedClientIdentifier", STR, CONNACK, false],
+  [0x13, "serverKeepAlive", U16, CONNACK, false],
+  [0x15, "authenticationMethod", STR, CONNECT | CONNACK | AUTH, false],
+  [0x16, "authenticationData", BIN, CONNECT | CONNACK | AUTH, false],
+  [0x17, "requestProblemInformation", BYTE01, CONNECT, false],
+  [0x18, "willDelayInterval", U32, W, false],
+  [0x19, "requestResponseInformation", BYTE01, CONNECT, false],
+  [0x1a, "responseInformation", STR, CONNACK, false],
+  [0x1c, "serverReference", STR, CONNACK | DISCONNECT, false],
+  [0x1f, "reasonString", STR, ACKS, false],
+  [0x21, "receiveMaximum", U16, CONNECT | CONNACK, true],
+  [0x22, "topicAliasMaximum", U16, CONNECT | CONNACK, false],
+  [0x23, "topicAlias", U16, PUBLISH, false],
+  [0x24, "maximumQoS", BYTE01, CONNACK, false],
+  [0x25, "retainAvailable", BYTE01, CONNACK, false],
+  [0x26, "userProperties", PAIR, 0xffff, false],
+  [0x27, "maximumPacketSize", U32, CONNECT | CONNACK, true],
+  [0x28, "wildcardSubscriptionAvailable", BYTE01, CONNACK, false],
+  [0x29, "subscriptionIdentifierAvailable", BYTE01, CONNACK, false],
+  [0x2a, "sharedSubscriptionAvailable", BYTE01, CONNACK, false],
+];
+const BY_ID: (Def | undefined)[] = [];
+for (const d of DEFS) BY_ID[d[0]] = d;
+const WHERE = ["Will", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP", "SUBSCRIBE", "SUBACK",
+  "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT", "AUTH"];
+const EMPTY = Uint8Array.of(0);
+const MAX = [1, 65535, 0xffffffff, 268435455];
+
+function err(message: string, code = 0x81): MqttProtocolError {
+  return new MqttProtocolError(message, code);
+}
+
+function read(s: Session, b: Uint8Array, end: number, type: number): Properties | undefined {
+  let p = s.at;
+  if (p < end && b[p] === 0) {
+    // The common case: no properties.
+    s.at = p + 1;
+    return undefined;
+  }
+  const need = (n: number, what: string): void => {
+    if (p + n > end) throw err(`packet too short: ${what} needs ${n} bytes at offset ${p}, ${end - p} left`);
+  };
+  const varint = (what: string): number => {
+    let v = 0, mul = 1;
+    for (let i = 0; i < 4; i++) {
+      need(1, what);
+      const c = b[p++];
+      v += (c & 0x7f) * mul;
+      if (!(c & 0x80)) {
+        if (c === 0 && i > 0) throw err(`${what}: variable byte integer is not minimally encoded`);
+        return v;
+      }
+      mul *= 128;
+    }
+    throw err(`${what}: variable byte integer longer than 4 bytes`);
+  };
+  const u16 = (what: string): number => {
+    need(2, what);
+    p += 2;
+    return (b[p - 2] << 8) | b[p - 1];
+  };
+  const str = (what: string): string => {
+    const n = u16(what);
+    need(n, what);
+    p += n;
+    return utf8Decode(b, p - n, p, true);
+  };
+  const len = varint("property length");
+  need(len, "properties");
+  const stop = p + len;
+  if (!len) {
+    s.at = p;
+    return undefined;
+  }
+  const props: Properties = {};
+  const bag = props as { [k: string]: unknown };
+  const where = WHERE[type];
+  const max = s.limits.maxProperties;
+  let count = 0;
+  while (p < stop) {
+    if (++count > max) throw err(`${where} has more than ${max} properties`);
+    const id = varint("property identifier");
+    const d = id < BY_ID.length ? BY_ID[id] : undefined;
+    if (!d) throw err(`${where} has unknown property 0x${id.toString(16)}`);
+    const name = d[1], kind = d[2];
+    if (!(d[3] & (1 << type))) throw err(`property ${name} is not allowed in ${where}`);
+    let v: unknown;
+    if (kind === BYTE01) {
+      need(1, name);
+      v = b[p++];
+      if ((v as number) > 1) throw err(`property ${name} must be 0 or 1, got ${v}`, 0x82);
+    } else if (kind === U16) v = u16(name);
+    else if (kind === U32) {
+      need(4, name);
+      v = b[p] * 0x1000000 + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
+      p += 4;
+    } else if (kind === VARINT) v = varint(name);
+    else if (kind === STR) v = str(name);
+    else if (kind === BIN) {
+      const n = u16(name);
+      need(n, name);
+      v = b.subarray(p, p + n);
+      p += n;
+    } else v = [str(name + " key"), str(name + " value")];
+    if (d[4] && v === 0) throw err(`property ${name} must not be 0`, 0x82);
+    if (kind === PAIR || kind === VARINT) {
+      const list = bag[name] as unknown[] | undefined;
+      if (list) {
+        if (kind === VARINT && type !== 3) throw err(`duplicate property ${name} in ${where}`, 0x82);
+        list.push(v);
+      } else bag[name] = [v];
+    } else {
+      if (bag[name] !== undefined) throw err(`duplicate property ${name} in ${where}`, 0x82);
+      bag[name] = v;
+    }
+  }
+  if (p !== stop) throw err("properties overrun their length");
+  s.at = stop;
+  return props;
+}
+
+function uint(v: unknown, max: number, name: string): number {
+  if (typeof v !== "number" || !(v >= 0 && v <= max) || Math.floor(v) !== v) throw err(`${name} must be an integer from 0 to ${max}`);
+  return v;
+}
+
+function write(props: Properties | undefined, type: number): Uint8Array {
+  if (!props) return EMPTY;
+  const bag = props as { [k: string]: unknown };
+  // Measure, then write into one exact buffer.
+  let len = 0;
+  const sizes: number[] = [];
+  for (let pass = 0; pass < 2; pass++) {
+    const out = pass ? new Uint8Array(varintSize(len) + len) : null;
+    let o = out ? putVarint(out, 0, len) : 0;
+    let k = 0;
+    for (let i = 0; i < DEFS.length; i++) {
+      const d = DEFS[i];
+      const v = bag[d[1]];
+      if (v === undefined) continue;
+      const name = d[1], kind = d[2], id = d[0];
+      if (!(d[3] & (1 << type))) throw err(`property ${name} is not allowed in ${WHERE[type]}`, 0x82);
+      if (kind === PAIR || kind === VARINT) {
+        if (!Array.isArray(v)) throw err(`property ${name} must be an array`);
+        if (kind === VARINT && type !== 3 && v.length > 1) throw err(`only one ${name} allowed in ${WHERE[type]}`, 0x82);
+        for (const e of v) {
+          if (kind === VARINT) {
+            if (!uint(e, MAX[3], name)) throw err(`property ${name} must not be 0`, 0x82);
+            if (out) {
+              out[o++] = id;
+              o = putVarint(out, o, e as number);
+            } else o += 1 + varintSize(e as number);
+          } else {
+            if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "string") throw err(`property ${name} entries must be [key, value] strings`);
+            if (out) {
+              out[o++] = id;
+              o = putStr(out, o, e[0], sizes[k++]);
+              o = putStr(out, o, e[1], sizes[k++]);
+            } else {
+              const a = strSize(e[0], name), c = strSize(e[1], name);
+              sizes.push(a, c);
+              o += 5 + a + c;
+            }
+          }
+        }
+        continue;
+      }
+      if (d[4] && v === 0) throw err(`property ${name} must not be 0`, 0x82);
+      if (kind === STR) {
+        if (typeof v !== "string") throw err(`property ${name} must be a string`);
+        if (out) {
+          out[o++] = id;
+          o = putStr(out, o, v, sizes[k++]);
+        } else {
+          const n = strSize(v, name);
+          sizes.push(n);
+          o += 3 + n;
+        }
+      } else if (kind === BIN) {
+        if (!(v instanceof Uint8Array)) throw err(`property ${name} must be a Uint8Array`);
+        if (v.length > 65535) throw err(`${name} is longer than 65535 bytes`);
+        if (out) {
+          out[o++] = id;
+          out[o++] = v.length >> 8;
+          out[o++] = v.length;
+          out.set(v, o);
+        }
+        o += out ? v.length : 3 + v.length;
+      } else {
+        const n = uint(v, MAX[kind], name);
+        const bytes = kind === BYTE01 ? 1 : kind === U16 ? 2 : 4;
+        if (out) {
+          out[o++] = id;
+          for (let j = bytes - 1; j >= 0; j--) out[o++] = Math.floor(n / 2 ** (8 * j)) & 255;
+        } else o += 1 + bytes;
+      }
+    }
+    if (out) return out;
+    len = o;
+    if (len > 268435455) throw err("properties too long");
+  }
+  return EMPTY; // not reached
+}
+
+function connectProps(s: Session): Properties {
+  const o = s.opts, l = s.limits;
+  const p: Properties = { ...o.connectProperties };
+  const expiry = o.expiry ?? (o.clean ? 0 : 604800);
+  if (expiry) p.sessionExpiryInterval = expiry;
+  if (l.receiveMaximum !== 65535) p.receiveMaximum = l.receiveMaximum;
+  p.maximumPacketSize = l.maxPacketSize;
+  if (l.topicAliasMaximum) p.topicAliasMaximum = l.topicAliasMaximum;
+  return p;
+}
+
+function connack(s: Session, pr: Properties, info: ConnectInfo): void {
+  if (pr.assignedClientIdentifier !== undefined) info.clientId = s.clientId = pr.assignedClientIdentifier;
+  if (pr.serverKeepAlive !== undefined) info.keepAlive = pr.serverKeepAlive;
+  if (pr.receiveMaximum !== undefined) info.receiveMaximum = pr.receiveMaximum;
+  if (pr.maximumPacketSize !== undefined) info.maximumPacketSize = pr.maximumPacketSize;
+  if (pr.topicAliasMaximum !== undefined && s.opts.topicAliases !== false) {
+    info.topicAliasMaximum = Math.min(pr.topicAliasMaximum, s.limits.topicAliasMaximum);
+  }
+  if (pr.maximumQoS !== undefined) info.maximumQoS = pr.maximumQoS as QoS;
+  if (pr.retainAvailable !== undefined) info.retainAvailable = pr.retainAvailable === 1;
+  info.properties = pr;
+}
+
+function aliasIn(s: Session, topic: string, props: Properties | undefined): string {
+  const alias = props && props.topicAlias;
+  if (alias === undefined) {
+    if (!topic) throw err("PUBLISH with an empty topic and no topic alias", 0x82);
+    return topic;
+  }
+  const max = s.limits.topicAliasMaximum;
+  if (alias === 0 || alias > max) throw err(`topic alias ${alias} outside 1..${max}`, 0x94);
+  if (topic) s.aliasesIn[alias] = topic;
+  else {
+    const t = s.aliasesIn[alias];
+    if (t === undefined) throw err(`topic alias ${alias} used before it was set`, 0x82);
+    topic = t;
+  }
+  return topic;
+}
+
+/**
+ * Our PUBLISH with an outbound topic alias when one is set or can be: the
+ * alias property is spliced into the bytes (no re-encode). The stored packet
+ * keeps its full topic for resends.
+ */
+function aliasOut(s: Session, topic: string, packet: Uint8Array): Uint8Array {
+  const max = s.server.topicAliasMaximum;
+  if (!max || s.opts.topicAliases === false) return packet;
+  const map = s.aliasesOut;
+  let alias = map.get(topic);
+  const known = alias !== undefined;
+  if (!known && map.size < max) {
+    alias = map.size + 1;
+    map.set(topic, alias);
+  }
+  const out = alias === undefined ? null : withTopicAlias(packet, alias, known);
+  return out && out.length <= s.server.maximumPacketSize ? out : packet;
+}
+
+function readVarint(b: Uint8Array, at: number): [number, number] {
+  let v = 0, mul = 1, x: number;
+  do {
+    x = b[at++];
+    v += (x & 0x7f) * mul;
+    mul *= 128;
+  } while (x & 0x80 && mul <= 0x200000);
+  return [v, at];
+}
+
+/**
+ * An MQTT 5 PUBLISH we encoded ourselves, rewritten with a Topic Alias property
+ * (0x23) first in its properties and, when `dropTopic`, an empty topic name.
+ * Returns null if the packet already carries properties too long to extend safely.
+ */
+export function withTopicAlias(packet: Uint8Array, alias: number, dropTopic: boolean): Uint8Array | null {
+  const [, body] = readVarint(packet, 1);
+  const tlen = (packet[body] << 8) | packet[body + 1];
+  const topicEnd = body + 2 + tlen;
+  const idEnd = topicEnd + (((packet[0] >> 1) & 3) ? 2 : 0);
+  const [plen, propsAt] = readVarint(packet, idEnd);
+  const rest = packet.length - (propsAt + plen);
+  if (rest < 0 || plen > 0x1fff00) return null;
+  const newPlen = plen + 3;
+  const keepTopic = dropTopic ? 0 : tlen;
+  const remaining = 2 + keepTopic + (idEnd - topicEnd) + varintSize(newPlen) + newPlen + rest;
+  const out = new Uint8Array(1 + varintSize(remaining) + remaining);
+  out[0] = packet[0];
+  let o = putVarint(out, 1, remaining);
+  out[o++] = keepTopic >> 8;
+  out[o++] = keepTopic & 0xff;
+  if (keepTopic) {
+    out.set(packet.subarray(body + 2, topicEnd), o);
+    o += keepTopic;
+  }
+  out.set(packet.subarray(topicEnd, idEnd), o);
+  o += idEnd - topicEnd;
+  o = putVarint(out, o, newPlen);
+  out[o++] = 0x23;
+  out[o++] = alias >> 8;
+  out[o++] = alias & 0xff;
+  out.set(packet.subarray(propsAt), o);
+  return out;
+}
+
+export const v5: V5 = { write, read, connectProps, connack, aliasIn, aliasOut, reason: reasonName };
