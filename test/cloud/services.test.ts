@@ -2,7 +2,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Cloud } from "../../tools/cloud/index.ts";
-import { Device, tempDir, testCloud, sleep } from "./helpers.ts";
+import { Device, tempDir, testCloud } from "./helpers.ts";
 
 const tmp = tempDir();
 let cloud: Cloud;
@@ -159,18 +159,23 @@ test("jobs: transitions, expectedVersion, terminal states, notify", async () => 
   assert.equal(none.json.execution, undefined);
 });
 
-test("jobs: stepTimeoutInMinutes moves an execution to TIMED_OUT", async () => {
+test("jobs: stepTimeoutInMinutes moves an execution to TIMED_OUT", async (t) => {
+  // Mocked clock and timers (the cloud reads Date.now): the step timer is checked at its
+  // exact edges in virtual time, not against real delays that a loaded machine stretches.
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
   await cloud.jobs.createJob({ jobId: "j-t", targets: ["s1"], document: { op: "t" } });
   const s = await dev.request(`${J}/start-next`, { stepTimeoutInMinutes: 2 }); // 2 x 100 ms in this test cloud
   assert.equal(s.json.execution.jobId, "j-t");
   // an IN_PROGRESS update with a new step timeout resets the timer
-  await sleep(120);
+  t.mock.timers.tick(120);
+  assert.equal(cloud.jobs.execution("j-t", "s1")?.status, "IN_PROGRESS");
   const u = await dev.request(`${J}/j-t/update`, { status: "IN_PROGRESS", stepTimeoutInMinutes: 3 });
   assert.equal(u.topic, `${J}/j-t/update/accepted`);
-  await sleep(150);
-  assert.equal(cloud.jobs.execution("j-t", "s1")?.status, "IN_PROGRESS", "timer was reset to 300 ms");
-  await sleep(250);
-  assert.equal(cloud.jobs.execution("j-t", "s1")?.status, "TIMED_OUT");
+  t.mock.timers.tick(299);
+  assert.equal(cloud.jobs.execution("j-t", "s1")?.status, "IN_PROGRESS", "the old 200 ms timer was replaced: 120 + 299 ms in, still running");
+  t.mock.timers.tick(1);
+  assert.equal(cloud.jobs.execution("j-t", "s1")?.status, "TIMED_OUT", "300 ms after the reset");
+  t.mock.timers.reset();
   const late = await dev.request(`${J}/j-t/update`, { status: "SUCCEEDED" });
   assert.equal(late.json.code, "TerminalStateReached");
 });
@@ -192,7 +197,8 @@ test("HTTP API: things, shadow, jobs with errors for bad input", async () => {
   assert.equal((await fetch(`${h}/nowhere`)).status, 404);
 });
 
-test("restart keeps things, shadows, job executions and re-arms step timers", async () => {
+test("restart keeps things, shadows, job executions and re-arms step timers", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
   const dir = tempDir();
   try {
     let c = await testCloud({ dir: dir.dir, minuteMs: 100 });
@@ -215,8 +221,11 @@ test("restart keeps things, shadows, job executions and re-arms step timers", as
       assert.deepEqual((c.shadows.get("r1", "cfg") as any).state.reported, { v: 2 });
       assert.equal(c.jobs.execution("rj", "r1")?.status, "QUEUED");
       assert.equal(c.jobs.execution("rj2", "r1")?.status, "IN_PROGRESS");
-      await sleep(300);
+      t.mock.timers.tick(199);
+      assert.equal(c.jobs.execution("rj2", "r1")?.status, "IN_PROGRESS");
+      t.mock.timers.tick(1);
       assert.equal(c.jobs.execution("rj2", "r1")?.status, "TIMED_OUT", "timer re-armed after restart");
+      t.mock.timers.reset();
       const d2 = await Device.connect(c.url, { clientId: "r1", protocolVersion: 5 });
       await d2.client.subscribeAsync("$aws/things/r1/#", { qos: 1 });
       const u = await d2.request("$aws/things/r1/shadow/update", { state: { reported: { led: 1 } }, version: 1 });
