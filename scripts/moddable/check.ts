@@ -4,11 +4,12 @@
 // README's snippet and every examples/<app>; fails on any tsc/xsc/xsl error, on an import
 // that names no linked module, on a board without otadata + two OTA slots or without the
 // rollback sdkconfig. Prints the XS bytecode size of every SDK module.
+// lin: the snippet and the examples build (mc.so) with every import linked.
 // lin (Moddable's real runtime): test/moddable/runtime.test.ts runs the SDK's MQTT client,
 // shadow client and jobs agent under Moddable's lin build against Mosquitto and xsiot cloud;
 // this script runs those tests unless --no-lin.
 import { spawnSync } from "node:child_process";
-import { checkEsp32, esp32Targets, moduleSizes, relativeToRepo, toolchain, MODDABLE_VERSION_CHECKED, REPO } from "./lib.ts";
+import { checkEsp32, checkLin, esp32Targets, linTargets, moduleSizes, relativeToRepo, toolchain, MODDABLE_VERSION_CHECKED, REPO } from "./lib.ts";
 
 const tc = toolchain();
 if (typeof tc === "string") {
@@ -40,6 +41,12 @@ for (const target of esp32Targets()) {
 }
 
 if (!process.argv.includes("--no-lin")) {
+  for (const target of linTargets()) {
+    const r = checkLin(tc, target);
+    console.log(`${(r.problems.length ? "FAIL" : "ok").padEnd(4)} lin   ${target.name.padEnd(28)} ${r.modules.length} modules, ${r.build.seconds.toFixed(1)} s  (${relativeToRepo(target.manifest)})`);
+    for (const p of r.problems) console.log(`       ${p}`);
+    if (r.problems.length) failed++;
+  }
   console.log("lin: the SDK on Moddable's runtime (test/moddable/runtime.test.ts)");
   const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", "test/moddable/runtime.test.ts"], { cwd: REPO, stdio: "inherit", env: tc.env });
   if (r.status !== 0) failed++;

@@ -123,7 +123,7 @@ export function buildApp(tc: Toolchain, manifest: string, platform: "esp32" | "l
   if (stale) for (const d of ["tmp", "bin"]) rmSync(join(out, d, platform), { recursive: true, force: true });
   const args = ["-d", "-p", platform, "-t", "build", "-o", out, manifest];
   if (platform === "lin") args.unshift("-m");
-  const cfg = run("mcconfig", args, appDir, tc.env);
+  const cfg = run("mcconfig", args, appDir, platform === "lin" ? { ...tc.env, MAKEFLAGS: "-j2" } : tc.env);
   let log = `$ mcconfig ${args.join(" ")}\n${cfg.stdout}${cfg.stderr}`;
   const makefile = findFile(join(out, "tmp", platform), "makefile") ?? "";
   const tmpDir = dirname(makefile);
@@ -395,4 +395,25 @@ export function checkEsp32(tc: Toolchain, target: Target): Esp32Check {
 
 export function relativeToRepo(p: string): string {
   return p.startsWith(REPO) ? relative(REPO, p) : p;
+}
+
+/**
+ * What check:moddable also builds for lin (the whole mc.so, C included): the README snippet and
+ * the examples. Not the boards: the firmware needs modules Moddable has only on esp32
+ * (modules/io/update/manifest.json fails every other platform).
+ */
+export function linTargets(): Target[] {
+  return esp32Targets().filter((t) => !t.board);
+}
+
+/** Builds one target for lin and checks its imports against the linked module table. */
+export function checkLin(tc: Toolchain, target: Target): Esp32Check {
+  const build = buildApp(tc, target.manifest, "lin", target.name);
+  const problems = [...build.errors];
+  let modules: LinkedModule[] = [];
+  if (build.ok) {
+    modules = linkedModules(build.tmpDir);
+    for (const u of unresolvedImports(modules).unresolved) problems.push(`unresolved import: ${u.module} imports "${u.specifier}", which no included manifest links`);
+  }
+  return { target, build, problems, partitions: [], modules };
 }

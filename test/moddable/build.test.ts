@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  toolchain, checkEsp32, esp32Targets, importsOf, resolveSpecifier, unresolvedImports, parsePartitions, otaProblems, readmeSnippet, REPO,
+  toolchain, checkEsp32, checkLin, esp32Targets, linTargets, importsOf, resolveSpecifier, unresolvedImports, parsePartitions, otaProblems, readmeSnippet, REPO,
 } from "../../scripts/moddable/lib.ts";
 import { loadBoard } from "../../tools/sim/board.ts";
 
@@ -42,6 +42,7 @@ test("the README snippet is a manifest that includes the SDK and a main that imp
   assert.match(main, /from "xsiot\//);
 });
 
+if (skip) test("esp32 XS stages of every board manifest, the README snippet and the examples; their lin builds", { skip }, () => {});
 for (const target of typeof tc === "string" ? [] : esp32Targets()) {
   test(`esp32 XS stages (tsc, xsc, xsl, mcrez): ${target.name}`, { skip, timeout: 300_000 }, () => {
     const r = checkEsp32(tc as Exclude<typeof tc, string>, target);
@@ -55,6 +56,14 @@ for (const target of typeof tc === "string" ? [] : esp32Targets()) {
         assert.ok(real.size >= board.flash.partitions[slot], `${slot}: 0x${real.size.toString(16)} on the chip < ${board.flash.partitions[slot]} in boards/${board.id}.json`);
       }
     }
+  });
+}
+
+for (const target of typeof tc === "string" ? [] : linTargets()) {
+  test(`lin build (mc.so), imports linked: ${target.name}`, { skip, timeout: 300_000 }, () => {
+    const r = checkLin(tc as Exclude<typeof tc, string>, target);
+    assert.deepEqual(r.problems, [], `${target.manifest}\n${r.problems.join("\n")}`);
+    assert.ok(r.build.library, "mc.so");
   });
 }
 
