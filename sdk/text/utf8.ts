@@ -58,7 +58,7 @@ const xsToString = (String as { fromArrayBuffer?: (b: ArrayBufferLike, offset?: 
 export function utf8Write(s: string, out: Uint8Array, at: number): number {
   if (xsFromString && s.length > 8) {
     // XS keeps strings as UTF-8 (U+0000 as C0 80, which fromString turns back into 00).
-    const bytes = new Uint8Array(xsFromString(s));
+    const bytes = new Uint8Array(xsFromString.call(ArrayBuffer, s));
     out.set(bytes, at);
     return at + bytes.length;
   }
