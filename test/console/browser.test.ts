@@ -89,6 +89,9 @@ test("fleet: the table shows the three nodes, with readings and a moving clock",
   for (const t of things) await page.waitForSelector(`#fleet tr[data-thing="${t}"] td.battery:not(:text-is("–"))`);
   const clock1 = await page.textContent("#clock");
   await page.waitForFunction((c) => document.querySelector("#clock")?.textContent !== c, clock1);
+  // Readings advance: the device's sample count moves between two fleet updates.
+  const count1 = await page.textContent(`#fleet tr[data-thing="${things[0]}"] td.readings`);
+  await page.waitForFunction(([sel, c]) => document.querySelector(sel)?.textContent !== c, [`#fleet tr[data-thing="${things[0]}"] td.readings`, count1] as const);
   for (const t of things) {
     assert.equal(await page.textContent(`#fleet tr[data-thing="${t}"] td.version`), "1.0.0");
     assert.match((await page.textContent(`#fleet tr[data-thing="${t}"] td.reading`))!, /°C/);

@@ -34,6 +34,8 @@ export interface VirtualNode {
   now: number;
   nextWake?: number;
   energy?: EnergyReport;
+  /** The device's latest sample (virtual epoch ms), before it is uplinked, and how many it has taken. */
+  sampled?: { t: number; value: number | null; batteryMv?: number; count: number };
 }
 
 export interface OtaPublisher {
@@ -329,6 +331,7 @@ function virtualView(n: VirtualNode): object {
     averageUa: n.energy ? n.energy.averageUa : null,
     totalMah: n.energy ? n.energy.totalMah : null,
     projectedYears: lifeYears(n.energy) ?? null,
+    sampled: n.sampled ?? null,
   };
 }
 

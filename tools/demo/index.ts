@@ -119,7 +119,8 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       virtualFleet: () =>
         devices.map((d) => {
           const r = view.row(d.name);
-          return { device: d.name, thing: r.thing, state: r.state, version: r.version, now: d.epochNow, nextWake: r.nextWake, energy: d.energy.report(d.now) };
+          const sampled = r.lastSample ? { ...r.lastSample, count: r.readings } : undefined;
+          return { device: d.name, thing: r.thing, state: r.state, version: r.version, now: d.epochNow, nextWake: r.nextWake, energy: d.energy.report(d.now), sampled };
         }),
       ota: localOtaPublisher({ jobs: cloud.jobs, streams: cloud.service<StreamsService>("streams")! }, { appDir: join(REPO_ROOT, "firmware"), keyPem: readFileSync(signer.paths.key, "utf8") }),
     });

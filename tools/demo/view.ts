@@ -10,6 +10,8 @@ export interface DeviceRow {
   state: string;
   batteryMv?: number;
   lastReading?: string;
+  /** The latest sample as the device took it (virtual epoch ms), sent or not. */
+  lastSample?: { t: number; value: number | null; batteryMv?: number };
   readings: number;
   uplinks: number;
   nextWake?: number;
@@ -56,6 +58,7 @@ export class FleetView {
           r.readings++;
           if (typeof ev.batteryMv === "number") r.batteryMv = ev.batteryMv;
           if (typeof ev.temperatureC === "number") r.lastReading = `${ev.temperatureC.toFixed(2)} °C`;
+          r.lastSample = { t: e.t, value: typeof ev.temperatureC === "number" ? ev.temperatureC : null, batteryMv: typeof ev.batteryMv === "number" ? ev.batteryMv : undefined };
         } else if (ev.ev === "uplink") r.uplinks++;
         else if (ev.ev === "identity" && typeof ev.thing === "string") r.thing = ev.thing;
         else if (ev.ev === "state" && typeof ev.state === "string") r.state = ev.state;

@@ -7,7 +7,7 @@ import "uplot/dist/uPlot.min.css";
 import "./style.css";
 
 // ------------------------------------------------------------------ data types
-interface VirtualView { device: string; thing: string | null; state: string; now: number; nextWake: number | null; averageUa: number | null; totalMah: number | null; projectedYears: number | null }
+interface VirtualView { device: string; thing: string | null; state: string; now: number; nextWake: number | null; averageUa: number | null; totalMah: number | null; projectedYears: number | null; sampled: { t: number; value: number | null; batteryMv?: number; count: number } | null }
 interface FleetRow { thingName: string; registered: boolean; connected: boolean | null; lastSeen: number | null; version: string | null; batteryMv: number | null; lastReading: { t: number; value: number | null } | null; readings: number; virtual: VirtualView | null }
 interface Fleet { now: number; virtualNow: number | null; things: FleetRow[]; unprovisioned: VirtualView[] }
 interface Execution { jobId: string; thingName: string; status: string; statusDetails?: Record<string, string>; versionNumber: number; executionNumber?: number; queuedAt?: number; lastUpdatedAt?: number; job?: Job | null }
@@ -120,10 +120,15 @@ function fleetView(): View {
     body.innerHTML = rows.map((r) => {
       const state = r.virtual ? r.virtual.state : r.connected == null ? "–" : r.connected ? "connected" : "offline";
       const conn = r.connected == null ? "" : `<span class="pill ${r.connected ? "on" : "off"}">${r.connected ? "online" : "offline"}</span> `;
-      const reading = r.lastReading ? `${r.lastReading.value == null ? "–" : `${r.lastReading.value.toFixed(2)} °C`} <span class="muted">${fmtTime(r.lastReading.t).slice(11, 16)}</span>` : "–";
+      // A virtual device's latest sample shows before it is uplinked (marked "on device").
+      const sm = r.virtual?.sampled;
+      const local = sm && sm.t > (r.lastReading?.t ?? 0) + 1000 ? sm : undefined;
+      const shown = local ? { t: local.t, value: local.value } : r.lastReading;
+      const reading = shown ? `${shown.value == null ? "–" : `${shown.value.toFixed(2)} °C`} <span class="muted">${fmtTime(shown.t).slice(11, 16)}${local ? " on device" : ""}</span>` : "–";
+      const battery = local?.batteryMv ?? r.batteryMv;
       return `<tr class="link" data-thing="${esc(r.thingName)}"><td class="name" data-label="thing"><a href="#/thing/${encodeURIComponent(r.thingName)}">${esc(r.thingName)}</a>${r.virtual ? ` <span class="muted">${esc(r.virtual.device)}</span>` : ""}</td>
         <td class="state" data-label="state">${conn}${esc(state)}</td><td class="version" data-label="version">${esc(r.version ?? "–")}</td><td class="seen" data-label="last seen">${ago(r.lastSeen)}</td>
-        <td class="battery" data-label="battery">${volts(r.batteryMv)}</td><td class="reading" data-label="last reading">${reading}</td><td class="readings hide-narrow" data-label="readings">${r.readings}</td>
+        <td class="battery" data-label="battery">${volts(battery)}</td><td class="reading" data-label="last reading">${reading}</td><td class="readings hide-narrow" data-label="readings" title="in the cloud${sm ? ` / taken by the device since it started` : ""}">${r.readings}${sm ? ` <span class="muted">/ ${sm.count}</span>` : ""}</td>
         <td class="hide-narrow" data-label="next wake">${r.virtual?.nextWake ? fmtTime(r.virtual.nextWake).slice(11) : "–"}</td><td class="life" data-label="projected life">${years(r.virtual?.projectedYears)}</td></tr>`;
     }).join("") + fleet.unprovisioned.map((v) => `<tr><td class="muted">${esc(v.device)} (provisioning)</td><td>${esc(v.state)}</td><td colspan="7"></td></tr>`).join("");
     $("#fleet-empty")!.hidden = rows.length + fleet.unprovisioned.length > 0;
