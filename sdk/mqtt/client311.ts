@@ -2,7 +2,7 @@ import TCP from "embedded:io/socket/tcp";
 import Timer from "timer";
 import type { MessageHandler, MqttConnection, PublishOptions, PublishProperties, QoS, SubscribeOptions, SubscribeResult } from "./types";
 import type { Properties } from "./properties";
-import { ConnectInfo, MqttCounters, Session, SessionEvents, SessionLimits, Subscription, SubscribeOutcome, V5 } from "./session";
+import { ConnectInfo, MqttCounters, Session, SessionEvents, SessionLimits, Subscription, SubscribeOutcome, type V5 } from "./session";
 import type { InflightStore } from "./store";
 import { MqttProtocolError } from "./error";
 import { topicMatches } from "./topic";
@@ -24,6 +24,10 @@ export interface MQTTClientOptions {
    * examples/io/tcp/tlssocket/manifest.json, which maps it) with `tls`.
    */
   socket?: unknown;
+  /**
+   * With ./client: { ca, certificate, key } as PEM text (PKCS#8 key) or DER, serverName, alpn.
+   * With ./client311: the `secure` object of Moddable's TLS socket, passed as is.
+   */
   tls?: { ca?: string | ArrayBuffer; certificate?: string | ArrayBuffer; key?: string | ArrayBuffer; serverName?: string; alpn?: string };
   /** Seconds, default 60; 0 disables keep-alive. */
   keepAlive?: number;
@@ -69,6 +73,13 @@ interface Socket {
   close(): void;
 }
 type SocketClass = new (options: object) => Socket;
+
+/** What ./client adds to the 3.1.1 client. */
+export interface Extensions {
+  v5?: V5;
+  /** Turns the `tls` option into the TLS socket's `secure` object. */
+  secure?(tls: NonNullable<MQTTClientOptions["tls"]>, host: string): object;
+}
 
 /** A promise's two ends: what a request carries as its `op` when the caller wants a Promise. */
 class Deferred {
@@ -127,9 +138,12 @@ export class MQTTClient implements MqttConnection {
   private subscriptions = new Map<string, SubscribeOptions>();
   private waiters: Waiter[] = [];
   private now: () => number;
+  private x: Extensions | undefined;
 
-  constructor(options: MQTTClientOptions, v5?: V5) {
+  constructor(options: MQTTClientOptions, x?: Extensions) {
     this.o = options;
+    this.x = x;
+    const v5 = x && x.v5;
     this.now = options.now || Date.now;
     if (options.tls && !options.socket) throw new Error("mqtt: tls needs options.socket, the class from embedded:io/socket/tcp/tls");
     const w = options.will;
@@ -361,11 +375,15 @@ export class MQTTClient implements MqttConnection {
         }
       },
     };
+    // Moddable's TCP takes a dotted address (modules/io/socket/lwip/tcp.c); TLS runs over
+    // the TCP class given as options.TCP.io, with `host` as the default server name.
+    if (/^[0-9.]+$/.test(o.host) || o.host.indexOf(":") >= 0) options.address = o.host;
     if (tls) {
+      const x = this.x;
       options.host = o.host;
-      options.secure = { ca: tls.ca, certificate: tls.certificate, key: tls.key, serverName: tls.serverName || o.host, applicationLayerProtocolNegotiation: tls.alpn };
-    } else if (/^[0-9.]+$/.test(o.host) || o.host.indexOf(":") >= 0) options.address = o.host;
-    else options.host = o.host;
+      options.TCP = { io: TCP };
+      options.secure = x && x.secure ? x.secure(tls, o.host) : tls;
+    } else if (!options.address) options.host = o.host;
     this.opened = false;
     this.writable = 0;
     this.queue.length = 0;

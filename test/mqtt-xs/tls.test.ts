@@ -73,10 +73,9 @@ for (const kind of ["a certificate from another CA", "no certificate"] as const)
     const closed = app.filter((e) => e.ev === "closed");
     assert.equal(closed.length, 1, "reconnect is off: one attempt, one close");
     t.diagnostic(`onClose: ${closed[0].error}`);
-    // The broker's TLS alert (as the TLS stack words it) reaches the app, not a vague "socket is closed".
-    // (The host's TLS stack now and then sees the reset before it reads the alert;
-    // the device then reports the reset. The broker's log below says why.)
-    assert.match(String(closed[0].error), kind === "no certificate" ? /connection lost: .*(alert certificate required|ECONNRESET)/ : /connection lost: .*(alert unknown ca|ECONNRESET)/);
+    // Moddable's socket onError() carries no reason (modules/io/socket/lwip/tcp.c, tlssocket.js),
+    // so the app learns only that the link was lost; the broker's log below says why.
+    assert.match(String(closed[0].error), /connection lost/);
     // The broker refused the handshake for the right reason.
     const why = kind === "no certificate" ? /peer did not return a certificate/ : /certificate verify failed/;
     await until(`broker log ${why}`, () => broker.log().some((l) => why.test(l)));
