@@ -45,9 +45,15 @@ after(async () => {
   tmp.cleanup();
 });
 
+/** The sim keeps NVS's type with each value (tools/sim/moddable/key-value.ts: a one-byte tag,
+ * "S" for a string): the factory step writes strings as the device's KeyValue format "string" would. */
+const NVS_STRING = 0x53;
+const nvsString = (s: string) => Uint8Array.from([NVS_STRING, ...new TextEncoder().encode(s)]);
 const text = (d: VirtualDevice, key: string) => {
   const v = d.storage.kvRead(NS, key);
-  return v ? new TextDecoder().decode(v) : undefined;
+  if (!v) return undefined;
+  assert.equal(v[0], NVS_STRING, `${key} is stored as an NVS string`);
+  return new TextDecoder().decode(v.subarray(1));
 };
 const logsOf = (events: TraceEvent[]) => events.filter((e) => e.type === "log").map((e) => String(e.text).trim());
 
@@ -56,8 +62,8 @@ function newDevice(serial: string, opts: { claimIn?: "kv" | "config"; csr?: { cs
   if (opts.claimIn === "config") deviceConfig.claim = { certificate: claim.certPem, key: claim.keyPem };
   const made = makeDevice(app, { dir: mkdtempSync(join(tmpdir(), "xsiot-prov-")), deviceConfig, onEvent: opts.onEvent, maxPanics: 3 });
   if (opts.claimIn !== "config") {
-    made.device.storage.kvWrite(NS, "claimCert", new TextEncoder().encode(claim.certPem));
-    made.device.storage.kvWrite(NS, "claimKey", new TextEncoder().encode(claim.keyPem));
+    made.device.storage.kvWrite(NS, "claimCert", nvsString(claim.certPem));
+    made.device.storage.kvWrite(NS, "claimKey", nvsString(claim.keyPem));
   }
   return made;
 }

@@ -5,6 +5,7 @@ import config from "mc/config";
 import { MQTTClient } from "xsiot/mqtt/client";
 import { provision, ProvisioningError } from "xsiot/provisioning/provision";
 import { deepSleep } from "xsiot/native/esp32";
+import TLS from "embedded:io/socket/tcp/tls";
 
 const c = config as {
   port: number;
@@ -23,6 +24,7 @@ function asThing(id: { thingName: string; certificate: string; key: string }): v
     port: c.port,
     clientId: id.thingName,
     tls: { ca: c.ca, certificate: id.certificate, key: id.key },
+    socket: TLS,
     reconnect: false,
     onClose(error) {
       if (!done && error) {
