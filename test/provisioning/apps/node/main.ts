@@ -7,7 +7,7 @@ import { provision, ProvisioningError } from "xsiot/provisioning/provision";
 import { deepSleep } from "xsiot/native/esp32";
 import TLS from "embedded:io/socket/tcp/tls";
 
-const c = config as {
+const c = config as unknown as {
   port: number;
   ca: string;
   serial: string;
