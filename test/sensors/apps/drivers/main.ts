@@ -4,7 +4,7 @@ import config from "mc/config";
 import { openAdc, openBme280, openDebouncedInput, openSht3x } from "xsiot/sensors/device";
 import { BatterySensor, NtcSensor, type AdcCalibration } from "xsiot/sensors/index";
 
-const board = (config as { board: { adc: { calibration: AdcCalibration } } }).board;
+const board = (config as unknown as { board: { adc: { calibration: AdcCalibration } } }).board;
 const bus = { data: 21, clock: 22 };
 const out = (v: unknown) => trace(JSON.stringify(v) + "\n");
 const failure = (e: unknown) => String(e);
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   out({ ntc: ntc.read(), battery: battery.read(), sht, bme, missing });
   const edges: string[] = [];
   openDebouncedInput({ pin: 4, debounceMs: 50, onEdge: (level, edge) => edges.push(`${edge}:${level}`) });
-  const System = (await import("embedded:io/system")).default;
+  // System is a global on Moddable's esp32 (modules/io/system/system.js), not an importable module.
   System.setTimeout(() => out({ edges }), 60_000);
 }
 main().catch((e) => out({ error: failure(e) }));
