@@ -185,9 +185,9 @@ function thingView(name: string): View {
     btn.disabled = true;
     try {
       const r = await api<{ version: number }>("POST", `/things/${encodeURIComponent(name)}/shadow`, body);
-      result.innerHTML = `<div class="msg done">Accepted: the shadow is at version ${r.version}. The device applies it at its next uplink.</div>`;
       dirty = false;
       await refresh();
+      result.innerHTML = `<div class="msg done">Accepted: the shadow is at version ${r.version}. The device applies it at its next uplink.</div>`;
     } catch (e) {
       const f = e as ApiFailure;
       if (f.status === 409) {
