@@ -3,7 +3,9 @@
 // TLS): open, write the request, read the status line, close. It exists to
 // compare the energy of HTTPS uplinks with MQTT ones (`xsiot energy --modes
 // batched,https`); the MQTT path is what the firmware uses.
+import TCP from "embedded:io/socket/tcp";
 import Timer from "timer";
+import { secure, type TlsOptions } from "../mqtt/tls";
 import { utf8Length, utf8Write } from "../text/utf8";
 
 /** An ECMA-419 TLS socket class (Moddable: embedded:io/socket/tcp/tls). */
@@ -17,7 +19,8 @@ export interface HttpsTarget {
   host: string;
   port: number;
   socket: TlsSocketClass;
-  tls: { ca?: string; certificate?: string; key?: string; serverName?: string };
+  /** PEM or DER, as the MQTT client's tls option. */
+  tls: TlsOptions;
 }
 
 const MAX_HEAD = 4096;
@@ -53,11 +56,15 @@ export function httpsPost(t: HttpsTarget, path: string, contentType: string, bod
     };
     const timer = Timer.set(() => finish(new Error(`https: no answer within ${timeoutMs} ms`)), timeoutMs);
     try {
+      // Moddable's TLS socket (examples/io/tcp/tlssocket): over the TCP class given as TCP.io, a dotted
+      // address for TCP, and `secure` in DER (sdk/mqtt/tls.ts turns PEM into it).
       sock = new t.socket({
+        ...(/^[0-9.]+$/.test(t.host) ? { address: t.host } : {}),
         host: t.host,
         port: t.port,
         format: "buffer",
-        secure: { ca: t.tls.ca, certificate: t.tls.certificate, key: t.tls.key, serverName: t.tls.serverName || t.host },
+        TCP: { io: TCP },
+        secure: secure(t.tls, t.host),
         onWritable(count: number) {
           if (done || sent >= request.length) return;
           const n = Math.min(count, request.length - sent);

@@ -15,7 +15,16 @@ import { identityFromName, type Registry } from "./registry.ts";
 
 const MAX_BODY = 128 * 1024;
 
-export async function startHttpsDataPlane(o: { host: string; port: number; tls: { ca: string; cert: string; key: string }; registry: Registry; bus: Bus; log: Logger }): Promise<{ server: Server; port: number }> {
+export async function startHttpsDataPlane(o: {
+  host: string;
+  port: number;
+  tls: { ca: string; cert: string; key: string };
+  registry: Registry;
+  bus: Bus;
+  log: Logger;
+  /** Register a thing on its first request, as the embedded broker does on its first connection. */
+  autoRegister: boolean;
+}): Promise<{ server: Server; port: number }> {
   const audit = brokerAudit(o.registry);
   const server = createServer({ ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" }, (req, res) => {
     const send = (status: number, message: string) => {
@@ -29,7 +38,12 @@ export async function startHttpsDataPlane(o: { host: string; port: number; tls: 
       if (rec) name = rec.status === "ACTIVE" ? rec.thingName : undefined;
     }
     const id = typeof name === "string" ? identityFromName(name) : undefined;
-    if (!id || id.kind !== "thing" || !o.registry.get(id.thingName)) return send(403, "Forbidden: unknown identity");
+    if (!id || id.kind !== "thing") return send(403, "Forbidden: unknown identity");
+    if (!o.registry.get(id.thingName)) {
+      if (!o.autoRegister) return send(403, `Forbidden: thing ${id.thingName} is not registered`);
+      o.registry.create(id.thingName);
+      o.log.info(`registered ${id.thingName} on its first HTTPS request`);
+    }
     const url = new URL(req.url ?? "/", "https://cloud");
     const m = /^\/topics\/(.+)$/.exec(url.pathname);
     if (req.method !== "POST" || !m) return send(404, "Not Found: POST /topics/<topic>?qos=0|1");

@@ -169,7 +169,7 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
   const httpUrl = `http://${host}:${http.port}`;
   const https =
     opts.httpsPort !== undefined && serverCert
-      ? await startHttpsDataPlane({ host, port: opts.httpsPort, tls: { ca: ca.certPem, cert: serverCert.certPem, key: serverCert.keyPem }, registry, bus, log })
+      ? await startHttpsDataPlane({ host, port: opts.httpsPort, tls: { ca: ca.certPem, cert: serverCert.certPem, key: serverCert.keyPem }, registry, bus, log, autoRegister: opts.autoRegister ?? true })
       : undefined;
   const stateFile = join(opts.dir, STATE_FILE);
   if (opts.writeStateFile !== false) {
