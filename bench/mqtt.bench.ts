@@ -1,47 +1,43 @@
-// sdk/mqtt on the real XS engine in the virtual ESP32, against a real Mosquitto:
-// XS compute units and slots allocated per QoS 1 publish of 64 bytes and per
-// 1 KB message received, and the client's live XS heap after connect.
-//
-// Figures come from the XS meters of every delivery in a measured window
-// (deterministic compute units; currentHeapCount, which counts slots — 16 bytes
-// each on the ESP32, 32 in the 64-bit xsnap worker — and not the chunks that
-// hold strings and ArrayBuffer bytes). They include the virtual ESP32's socket
-// shim (each write is a synchronous host call from XS), as Moddable's own
-// socket would cost its native call on the chip.
-import { mkdtempSync, rmSync } from "node:fs";
+// sdk/mqtt side by side with Moddable's own ECMA-419 MQTT client
+// ($MODDABLE/examples/io/tcp/mqttclient/mqttclient.js, loaded from the Moddable
+// checkout at run time, never copied here), on the same XS engine in the
+// virtual ESP32, against the same Mosquitto, through the same work:
+//   - connect (MQTT 3.1.1; the SDK also on 5) and subscribe, then the client's live
+//     heap (slots, after a full collection) against the heap before it existed;
+//   - N QoS 1 publishes of 64 bytes, to the last PUBACK: XS compute per publish;
+//   - N messages of 1 KB (QoS 0) from an MQTT.js peer: XS compute per KB.
+// Compute comes from the device's meters (tools/sim/device.ts DeviceMeters): the
+// XS compute units of every delivery, and the part spent inside the sim's host
+// calls (its bridge to Node: a socket write or read, a timer), measured in the
+// same run; each figure is given with and without that part, since the chip's
+// native calls cost nothing like it. The socket hands the app what has arrived
+// in one delivery per batch, as lwIP does, so two runs give the same compute.
+// Ratios are against Moddable's client measured in this run (none without MODDABLE).
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { buildApp } from "../tools/sim/image.ts";
 import { loadBoard } from "../tools/sim/board.ts";
-import { VirtualDevice } from "../tools/sim/device.ts";
+import { VirtualDevice, type DeviceMeters } from "../tools/sim/device.ts";
 import type { Meters } from "../tools/sim/xsnap.ts";
 import { startMosquitto, peer, skipNoBroker } from "../test/mqtt-xs/broker.ts";
+import { bytecode } from "./bytecode.ts";
 import type { BenchResult } from "./run.ts";
 
-// Per window: under the client's maxQueued (64), beyond which publish() rejects at once.
+// Per window: under the SDK client's maxQueued (64), beyond which publish() refuses at once.
 const N = 50;
 const MIN = 60_000;
+const REPO = resolve(new URL("..", import.meta.url).pathname);
 
-interface Probe {
-  compute: number;
-  deliveries: number;
-  lastHeap: number;
-  monotonic: boolean;
-}
-
-/** Sums the meters of every delivery (VirtualDevice.account is where each lands). */
-function instrument(device: VirtualDevice): Probe {
-  const probe: Probe = { compute: 0, deliveries: 0, lastHeap: 0, monotonic: true };
-  const d = device as unknown as { account(m: Meters): void };
-  const account = d.account.bind(device);
-  d.account = (m: Meters) => {
-    probe.compute += m.compute;
-    probe.deliveries++;
-    if (m.currentHeapCount < probe.lastHeap) probe.monotonic = false; // a GC ran inside the window
-    probe.lastHeap = m.currentHeapCount;
-    account(m);
-  };
-  return probe;
+interface Figures {
+  pub: number;
+  pubHost: number;
+  rx: number;
+  rxHost: number;
+  pubSlots: number;
+  rxSlots: number;
+  idle: number;
+  perCall: Record<string, number>;
 }
 
 /** Evaluates in the app while the device runs (evaluations are delivered by the device loop). */
@@ -57,64 +53,83 @@ async function collect(device: VirtualDevice): Promise<number> {
   return (await w.evaluate("gc(); 0")).meters.currentHeapCount;
 }
 
-async function measure(version: 4 | 5, port: number): Promise<BenchResult[]> {
+/** Highest heap count seen in deliveries since the last reset (no GC may run in a window). */
+function heapProbe(device: VirtualDevice): { last: number; monotonic: boolean } {
+  const probe = { last: 0, monotonic: true };
+  const d = device as unknown as { account(m: Meters): void };
+  const account = d.account.bind(device);
+  d.account = (m: Meters) => {
+    if (m.currentHeapCount < probe.last) probe.monotonic = false;
+    probe.last = m.currentHeapCount;
+    account(m);
+  };
+  return probe;
+}
+
+function snapshot(device: VirtualDevice): DeviceMeters {
+  return structuredClone(device.meters);
+}
+
+async function measure(appDir: string, version: 4 | 5, port: number, clientId: string): Promise<Figures> {
   const dir = mkdtempSync(join(tmpdir(), "xsiot-bench-mqtt-"));
+  const panics: string[] = [];
   const device = new VirtualDevice({
     name: "bench",
     dir,
     board: loadBoard("esp-wroom-32"),
-    image: buildApp(new URL("../test/mqtt-xs/apps/bench", import.meta.url).pathname),
+    image: buildApp(appDir),
     deviceConfig: { port, version },
     quietMs: 100,
+    onTrace: (e) => {
+      if (e.type === "panic") panics.push(`${e.message} at ${e.at}`);
+      if (process.env.BENCH_TRACE) console.log(JSON.stringify(e).slice(0, 400));
+    },
   });
-  const probe = instrument(device);
+  const probe = heapProbe(device);
   const js = await peer(port, { protocolVersion: version });
   let t = 0;
   try {
     await device.run((t += MIN)); // booted, modules loaded, no client yet
     const before = await collect(device);
-    await evaluate(device, "bench.start()", (t += MIN)); // connected and subscribed, idle
-    const afterConnect = await collect(device);
+    await evaluate(device, "bench.start()", (t += MIN));
+    if (!(await evaluate(device, "bench.subscribed", t + 1))) throw new Error(`${clientId}: not subscribed${panics.length ? `: the device panicked: ${panics[0]}` : ""}`);
+    const idle = (await collect(device)) - before;
 
     // N QoS 1 publishes of 64 bytes, to the last PUBACK.
-    const pubStart = await collect(device);
-    probe.compute = 0;
-    probe.lastHeap = pubStart;
+    let start = await collect(device);
+    let m0 = snapshot(device);
+    probe.last = start;
     probe.monotonic = true;
     await evaluate(device, `bench.pub(${N})`, (t += MIN));
-    const pubCompute = probe.compute / N;
-    const pubSlots = (probe.lastHeap - pubStart) / N;
-    const pubMonotonic = probe.monotonic;
+    let m1 = snapshot(device);
+    const pub = (m1.compute - m0.compute) / N;
+    const pubHost = (m1.hostCallUnits - m0.hostCallUnits) / N;
+    const pubSlots = (probe.last - start) / N;
+    if (!probe.monotonic) throw new Error(`${clientId}: a GC ran inside the publish window: slot figures would be wrong`);
     const acked = (await evaluate(device, "bench.acked", t + 1)) as number;
-    if (acked !== N) throw new Error(`only ${acked} of ${N} publishes acknowledged`);
-    if (!pubMonotonic) throw new Error("a GC ran inside the publish window: slot figures would be wrong");
+    if (acked !== N) throw new Error(`${clientId}: only ${acked} of ${N} publishes acknowledged`);
 
-    // N messages of 1 KB in (QoS 0), from MQTT.js through the broker.
-    const rxStart = await collect(device);
+    // N messages of 1 KB in (QoS 0), from MQTT.js through the broker, all on the
+    // device's socket before the device runs (then delivered as one batch).
+    start = await collect(device);
     const kb = Buffer.alloc(1024, 0x61);
     for (let i = 0; i < N; i++) await js.publishAsync("bench/in", kb, { qos: 0 });
-    await new Promise((r) => setTimeout(r, 200)); // all on the device's socket before virtual time may jump
-    probe.compute = 0;
-    probe.lastHeap = rxStart;
+    await js.publishAsync("bench/sync", "", { qos: 1 }); // the broker has forwarded them all
+    m0 = snapshot(device);
+    probe.last = start;
     probe.monotonic = true;
     await device.run((t += MIN));
-    const rxCompute = probe.compute / N;
-    const rxSlots = (probe.lastHeap - rxStart) / N;
-    const rxMonotonic = probe.monotonic;
+    m1 = snapshot(device);
+    const rx = (m1.compute - m0.compute) / N;
+    const rxHost = (m1.hostCallUnits - m0.hostCallUnits) / N;
+    const rxSlots = (probe.last - start) / N;
+    if (!probe.monotonic) throw new Error(`${clientId}: a GC ran inside the receive window: slot figures would be wrong`);
     const received = (await evaluate(device, "bench.received", t + 1)) as number;
-    if (received !== N) throw new Error(`only ${received} of ${N} messages received`);
-    if (!rxMonotonic) throw new Error("a GC ran inside the receive window: slot figures would be wrong");
+    if (received !== N) throw new Error(`${clientId}: only ${received} of ${N} messages received`);
 
-    const v = `mqtt.v${version}`;
-    return [
-      { name: `${v}.publish-qos1-64B.xs-compute`, value: pubCompute, unit: "units/msg", better: "lower" },
-      { name: `${v}.publish-qos1-64B.xs-slots`, value: pubSlots, unit: "slots/msg", better: "lower" },
-      { name: `${v}.receive-1KB.xs-compute`, value: rxCompute, unit: "units/msg", better: "lower" },
-      { name: `${v}.receive-1KB.xs-slots`, value: rxSlots, unit: "slots/msg", better: "lower" },
-      { name: `${v}.heap-after-connect.client-slots`, value: afterConnect - before, unit: "slots", better: "lower" },
-      { name: `${v}.heap-after-connect.client-bytes-esp32`, value: (afterConnect - before) * 16, unit: "bytes", better: "lower" },
-      { name: `${v}.heap-after-connect.total-slots`, value: afterConnect, unit: "slots", better: "lower" },
-    ];
+    const perCall: Record<string, number> = {};
+    for (const [op, v] of Object.entries(device.meters.byOp)) if (v.calls) perCall[op] = v.units / v.calls;
+    return { pub, pubHost, rx, rxHost, pubSlots, rxSlots, idle, perCall };
   } finally {
     device.shutdown();
     js.end(true);
@@ -122,15 +137,80 @@ async function measure(version: 4 | 5, port: number): Promise<BenchResult[]> {
   }
 }
 
+/** An app around Moddable's client, with its module mapped to the file in $MODDABLE. */
+function moddableApp(moddable: string): { dir: string; cleanup(): void } | string {
+  const client = join(moddable, "examples/io/tcp/mqttclient/mqttclient.js");
+  if (!existsSync(client)) return `${client} not found`;
+  const dir = mkdtempSync(join(tmpdir(), "xsiot-bench-moddable-"));
+  writeFileSync(
+    join(dir, "manifest.json"),
+    JSON.stringify({
+      include: ["$(MODDABLE)/examples/manifest_base.json", "$(MODDABLE)/modules/io/manifest.json"],
+      config: { version: "1.0.0" },
+      modules: {
+        "*": [join(REPO, "bench/apps/moddable/main")],
+        "embedded:network/mqtt/client": client.replace(/\.js$/, ""),
+      },
+    }),
+  );
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function results(prefix: string, f: Figures, base?: Figures): BenchResult[] {
+  const r = (name: string, value: number, unit: string, b?: number): BenchResult => ({ name: `${prefix}.${name}`, value, unit, baseline: b, better: "lower" });
+  return [
+    r("publish-qos1-64B.xs-compute", f.pub, "units/msg", base?.pub),
+    r("publish-qos1-64B.xs-compute-without-sim-calls", f.pub - f.pubHost, "units/msg", base ? base.pub - base.pubHost : undefined),
+    r("publish-qos1-64B.sim-call-units", f.pubHost, "units/msg", base?.pubHost),
+    r("publish-qos1-64B.xs-slots", f.pubSlots, "slots/msg", base?.pubSlots),
+    r("receive-1KB.xs-compute", f.rx, "units/KB", base?.rx),
+    r("receive-1KB.xs-compute-without-sim-calls", f.rx - f.rxHost, "units/KB", base ? base.rx - base.rxHost : undefined),
+    r("receive-1KB.sim-call-units", f.rxHost, "units/KB", base?.rxHost),
+    r("receive-1KB.xs-slots", f.rxSlots, "slots/msg", base?.rxSlots),
+    r("idle-client.heap-slots", f.idle, "slots", base?.idle),
+    r("idle-client.heap-bytes-esp32", f.idle * 16, "bytes", base ? base.idle * 16 : undefined),
+  ];
+}
+
 export async function run(): Promise<BenchResult[]> {
+  const out: BenchResult[] = [];
+  const moddable = process.env.MODDABLE;
+  if (!moddable) console.log("MODDABLE is not set: no side-by-side run of Moddable's client, no ratios against it, no bytecode sizes (set MODDABLE to a Moddable checkout with its Linux tools built)");
+  else out.push(...bytecode(moddable));
+
   if (skipNoBroker) {
-    console.log(`mqtt bench skipped: ${skipNoBroker}`);
-    return [];
+    console.log(`mqtt compute skipped: ${skipNoBroker}`);
+    return out;
   }
   const broker = await startMosquitto();
   try {
-    return [...(await measure(4, broker.port)), ...(await measure(5, broker.port))];
+    let base: Figures | undefined;
+    if (moddable) {
+      const app = moddableApp(moddable);
+      if (typeof app === "string") console.log(`Moddable's client not run: ${app}`);
+      else {
+        try {
+          base = await measure(app.dir, 4, broker.port, "moddable-bench");
+          out.push(...results("mqtt.moddable-419-client.v4", base));
+        } catch (e) {
+          console.log(`Moddable's client could not run in the virtual ESP32, so no ratios: ${(e as Error).message}`);
+        } finally {
+          app.cleanup();
+        }
+      }
+    }
+    const sdkApp = join(REPO, "test/mqtt-xs/apps/bench");
+    const v4 = await measure(sdkApp, 4, broker.port, "xs-bench-4");
+    out.push(...results("mqtt.sdk-client311.v4", v4, base));
+    const v5 = await measure(sdkApp, 5, broker.port, "xs-bench-5");
+    out.push(...results("mqtt.sdk-client.v5", v5, base));
+    // The sim's own cost per host call (its bridge to Node), measured in this run.
+    const calls = { ...(base?.perCall ?? {}), ...v4.perCall };
+    for (const op of Object.keys(calls).sort()) {
+      out.push({ name: `sim.host-call.${op}`, value: calls[op], unit: "units/call" });
+    }
   } finally {
     await broker.stop();
   }
+  return out;
 }
