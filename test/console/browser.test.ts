@@ -20,6 +20,9 @@ import { once } from "node:events";
 import type { BrowserContext, Page } from "playwright-core";
 import { startCloud, silentLogger } from "../../tools/cloud/index.ts";
 
+// Functions passed to page.waitForFunction run in the page; this is all they use of it.
+declare const document: { querySelector(sel: string): { textContent: string | null } | null };
+
 const root = new URL("../..", import.meta.url).pathname;
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM)`;

@@ -52,7 +52,7 @@ test("telemetry view: dedupe, declared and undeclared gaps, stored before PUBACK
 
   // Refused: another thing's telemetry topic. Counted, visible over HTTP.
   // MQTT 3.1.1 has no refusal code: the broker closes the connection.
-  const closed = new Promise((r) => client.once("close", r));
+  const closed = new Promise<void>((r) => client.once("close", () => r()));
   client.publish("dt/tel-b/telemetry", msg([1]), { qos: 1 }, () => undefined);
   await closed;
   const other = await mqtt.connectAsync(`mqtt://127.0.0.1:${cloud.ports.mqtt}`, { clientId: "tel-b", clean: true, reconnectPeriod: 0 });

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 // The xsiot web console: four views over the cloud's HTTP API (fleet, one thing,
 // jobs & OTA, energy), live through Server-Sent Events (/console/events). No
 // framework: each view renders into <main> and refreshes itself on events.
