@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import { once } from "node:events";
 import { HostSocket, defaultFaults, type SocketEvent } from "../../tools/sim/sockets.ts";
+import { makeDevice } from "./helpers.ts";
 
 async function sink(): Promise<{ port: number; received: () => string; closed: Promise<void>; stop: () => void }> {
   let text = "";
@@ -74,5 +75,44 @@ test("split writes with added latency keep byte order and still send everything 
     assert.equal(peer.received(), expected.join(""));
   } finally {
     peer.stop();
+  }
+});
+
+test("a burst the peer writes in pieces reaches the app as one onReadable, and compute repeats exactly run to run", async () => {
+  const BYTES = 6000;
+  const server = createServer((s) =>
+    s.once("data", () => {
+      // Five pieces a moment apart, as segments of one burst arrive.
+      let sent = 0;
+      const next = () => {
+        const n = Math.min(1200, BYTES - sent);
+        s.write(Buffer.alloc(n, sent & 0xff));
+        sent += n;
+        if (sent < BYTES) setImmediate(next);
+      };
+      next();
+    }),
+  );
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as { port: number }).port;
+  try {
+    const runs: { logs: string[]; compute: number; deliveries: number; hostCallUnits: number }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { device, events } = makeDevice("burst", { deviceConfig: { port, bytes: BYTES } });
+      await device.run(30_000);
+      device.shutdown();
+      runs.push({ logs: events.filter((e) => e.type === "log").map((e) => String(e.text)), ...device.meters });
+    }
+    assert.deepEqual(runs[0].logs, [`got ${BYTES} in 1 call`]);
+    for (const r of runs.slice(1)) {
+      assert.deepEqual(r.logs, runs[0].logs);
+      assert.equal(r.compute, runs[0].compute, "compute units repeat exactly");
+      assert.equal(r.deliveries, runs[0].deliveries);
+      assert.equal(r.hostCallUnits, runs[0].hostCallUnits);
+    }
+    assert.ok(runs[0].hostCallUnits > 0 && runs[0].hostCallUnits < runs[0].compute, "the bridge's share is measured");
+  } finally {
+    server.close();
   }
 });
