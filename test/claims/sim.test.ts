@@ -13,7 +13,8 @@ const MIN = 60_000;
 
 test("NVS names are 1-15 characters and raw flash is NOR (a write only clears bits, an erase sets them), from XS", async () => {
   const r = await simulate(buildApp(new URL("./apps/storage", import.meta.url).pathname), 10_000);
-  const results = Object.fromEntries(r.logs.map((l) => JSON.parse(l)).map((o: { what: string }) => [o.what, o]));
+  type Probe = { what: string; ok: boolean; value?: any; error?: string };
+  const results: Record<string, Probe> = Object.fromEntries(r.logs.map((l) => JSON.parse(l) as Probe).map((o) => [o.what, o]));
   assert.deepEqual(results["namespace 15"], { what: "namespace 15", ok: true, value: "fifteen" }, "15 characters is the limit, and allowed");
   assert.equal(results["namespace 16"]?.ok, false, "a 16-character namespace is refused");
   assert.equal(results["key 16"]?.ok, false, "a 16-character key is refused");
