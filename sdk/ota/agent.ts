@@ -8,17 +8,34 @@
 // Durable record (key-value "xsiot-ota"): "state" (JSON, see OtaRecord) and
 // "floor" (anti-rollback version). Phases:
 //   download  -> blocks in flash are listed in `have` (saved once per window)
-//   switching -> verified, complete() about to run / ran; restart follows
+//   switching -> verified, the boot partition about to change / changed; restart follows
 //   trial     -> the new image booted pending-verify and runs its self-test
 //   confirmed -> the new image marked itself valid: job SUCCEEDED
 //   failed    -> rolled back or refused: job FAILED with `reason`
-import Update, { type UpdateSession } from "embedded:update";
-import KeyValue, { type KeyValueStore } from "embedded:storage/key-value";
-import Flash from "embedded:storage/flash";
-import System from "embedded:io/system";
+//
+// The port follows Moddable 8.2.3's esp32 modules as they are:
+//  - embedded:update (modules/io/update/esp32/update-esp32.c) erases the target
+//    in open() (esp_ota_begin), has no read() and cannot resume. So blocks are
+//    written with embedded:storage/flash on the "nextota" partition
+//    (modules/io/flash/esp32/flash-esp32.c), each flash sector erased before the
+//    first block written into it, and read back from there to verify.
+//  - The switch uses Update in append mode ("a": sequential writes, each sector
+//    erased as the writes reach it): the first sector is written again as read
+//    back, then complete() runs esp_ota_end (which checks the whole image) and
+//    esp_ota_set_boot_partition. A cut between that erase and the rewrite leaves
+//    the old boot partition in place; the next run re-fetches the first sector.
+//  - ECDSA is modules/crypt/etc/ecdsa.js over curve.js and arith/ecp.js (mapped by
+//    modules/crypt/tls_common.json); `System` is the global (restart()).
+import Update from "embedded:update";
+import KeyValue, { type Storage } from "embedded:storage/key-value";
+import Flash, { type Flash as Partition } from "embedded:storage/flash";
 import { Digest } from "crypt";
 import ECDSA from "ecdsa";
+import Curve from "curve";
+import ECPoint from "ecp";
 import { ota, resetReason } from "xsiot/native/esp32";
+import { deviceTimers } from "../timer/timers";
+import { utf8String } from "../text/utf8";
 import { decode, CborError } from "../cbor/index";
 import type { MqttConnection } from "../mqtt/types";
 import type { JobContext, JobHandler } from "../jobs/types";
@@ -46,7 +63,7 @@ export interface OtaAgentOptions {
   /** First-boot self-test; default: a shadow get round trip over `mqtt`. Reject (or time out) to roll back. */
   selfTest?: () => Promise<void>;
   selfTestTimeoutMs?: number;
-  /** Size of the inactive app partition; default: probed through embedded:storage/flash. */
+  /** Size of the inactive app partition; default: embedded:storage/flash status() of "nextota". */
   partitionSize?: number;
   /** Called instead of System.restart() (tests). */
   restart?: () => void;
@@ -87,7 +104,7 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export class OtaAgent {
   private readonly o: OtaAgentOptions;
-  private readonly kv: KeyValueStore;
+  private readonly kv: Storage;
   /** Settles when a first boot of a new image has been confirmed or rolled back (or at once on other boots). */
   readonly booted: Promise<void>;
   /** The JobHandler to register for the "afr_ota" operation. */
@@ -179,7 +196,7 @@ export class OtaAgent {
     const ms = this.o.selfTestTimeoutMs ?? 15000;
     const test = this.o.selfTest ?? (() => this.shadowRoundTrip());
     return new Promise<void>((resolve, reject) => {
-      const timer = System.setTimeout(() => reject(new Error(`no result within ${ms} ms`)), ms);
+      const timer = deviceTimers.setTimeout(() => reject(new Error(`no result within ${ms} ms`)), ms);
       let p: Promise<void>;
       try {
         p = Promise.resolve(test());
@@ -188,11 +205,11 @@ export class OtaAgent {
       }
       p.then(
         () => {
-          System.clearTimeout(timer);
+          deviceTimers.clearTimeout(timer);
           resolve();
         },
         (e) => {
-          System.clearTimeout(timer);
+          deviceTimers.clearTimeout(timer);
           reject(e);
         },
       );
@@ -207,7 +224,7 @@ export class OtaAgent {
     const answered = new Promise<void>((resolve) => (done = resolve));
     const off = this.o.mqtt.route(`${base}/+`, (_topic, payload) => {
       try {
-        const m = JSON.parse(new TextDecoder().decode(payload)) as { clientToken?: string };
+        const m = JSON.parse(utf8String(payload)) as { clientToken?: string };
         if (m.clientToken === token) done?.();
       } catch {
         // not ours
@@ -227,7 +244,7 @@ export class OtaAgent {
   private partitionSize(): number {
     if (this.o.partitionSize) return this.o.partitionSize;
     try {
-      const f = Flash.open({ path: ota.next() });
+      const f = Flash.open({ path: "nextota" });
       const size = f.status().size;
       f.close();
       return size;
@@ -259,72 +276,98 @@ export class OtaAgent {
     const file = parsed.file;
     const blockSize = this.o.blockSize ?? 4096;
     const same = r && r.jobId === jobId && r.sig === file.signatureText && r.size === file.fileSize && r.blockSize === blockSize && r.fileId === file.fileId && r.version === file.version;
-    let session: UpdateSession;
-    if (same) {
-      session = Update.open({ byteLength: file.fileSize, mode: "r+" });
-      this.log(`job ${jobId}: resuming ${file.version} (${r!.phase})`);
-    } else {
-      this.clear();
-      session = Update.open({ byteLength: file.fileSize });
-      r = { jobId, phase: "download", version: file.version, sig: file.signatureText, size: file.fileSize, blockSize, fileId: file.fileId, fetched: 0 };
-      this.save(r);
-      this.log(`job ${jobId}: downloading ${file.version} (${file.fileSize} bytes) from stream ${file.streamName}`);
-    }
+    let part: Partition | undefined;
     try {
-      if (r!.phase === "download") {
-        const outcome = await this.download(job, file, session, r!);
-        if (outcome !== "done") {
-          session.cancel();
-          this.clear();
-          if (outcome === "canceled") return this.log(`job ${jobId} canceled: partition freed`);
-          return job.fail(outcome, { version: file.version });
-        }
+      part = Flash.open({ path: "nextota" });
+      const sector = part.status().blockLength;
+      if (same) this.log(`job ${jobId}: resuming ${file.version} (${r!.phase})`);
+      else {
+        this.clear();
+        r = { jobId, phase: "download", version: file.version, sig: file.signatureText, size: file.fileSize, blockSize, fileId: file.fileId, fetched: 0 };
+        this.save(r);
+        this.log(`job ${jobId}: downloading ${file.version} (${file.fileSize} bytes) from stream ${file.streamName}`);
       }
-      job.progress({ step: "verifying", version: file.version }).catch(() => {});
-      const bad = this.verify(session, file);
-      if (bad) {
-        session.cancel();
+      for (let pass = 0; ; pass++) {
+        if (r!.phase === "download") {
+          const outcome = await this.download(job, file, part, sector, r!);
+          if (outcome !== "done") {
+            this.clear();
+            if (outcome === "canceled") return this.log(`job ${jobId} canceled`);
+            return job.fail(outcome, { version: file.version });
+          }
+        }
+        job.progress({ step: "verifying", version: file.version }).catch(() => {});
+        const bad = this.verify(part, file);
+        if (!bad) break;
+        if (r!.phase === "switching" && pass === 0) {
+          // A cut during the switch can leave the first sector erased: fetch it again.
+          const blocks = Math.ceil(file.fileSize / blockSize);
+          const have = unhex(r!.have, (blocks + 7) >> 3) ?? new Uint8Array((blocks + 7) >> 3);
+          for (let b = 0; b * blockSize < sector && b < blocks; b++) have[b >> 3] &= ~(1 << (b & 7));
+          r = { ...(this.record() ?? r!), phase: "download", have: hex(have) };
+          this.save(r);
+          this.log(`job ${jobId}: image incomplete after an interrupted switch: fetching the first sector again`);
+          continue;
+        }
         this.clear();
         this.log(`job ${jobId}: ${bad}`);
         return job.fail(bad, { version: file.version });
       }
       if (job.canceled) {
-        session.cancel();
         this.clear();
         return;
       }
       const rec = this.record() ?? r!;
       this.save({ ...rec, phase: "switching", attempts: (rec.attempts ?? 0) + 1 });
       await job.progress({ step: "rebooting", version: file.version });
-      session.complete();
+      this.switchTo(part, Math.min(sector, file.fileSize));
       this.log(`job ${jobId}: ${file.version} verified and set to boot; restarting`);
     } catch (e) {
-      session.cancel();
       this.clear();
-      if (job.canceled) return this.log(`job ${jobId} canceled: partition freed`);
+      if (job.canceled) return this.log(`job ${jobId} canceled`);
       return job.fail(`update failed: ${message(e)}`, { version: file.version });
+    } finally {
+      part?.close();
     }
     (this.o.restart ?? (() => System.restart()))();
   }
 
+  /**
+   * Makes the verified image the boot partition through embedded:update: append
+   * mode rewrites the first `head` bytes (esp_ota_write erases that sector first),
+   * complete() checks the image and sets it to boot (pending verify).
+   */
+  private switchTo(part: Partition, head: number): void {
+    const first = part.read(head, 0);
+    const update = Update.open({ partition: part, mode: "a" });
+    try {
+      update.write(first);
+      update.complete();
+    } finally {
+      update.close(); // after complete() a no-op; otherwise esp_ota_abort
+    }
+  }
+
   /** Reads the image back from flash, in order: SHA-256, then the signature. A reason on failure. */
-  private verify(session: UpdateSession, file: OtaFile): string | undefined {
+  private verify(part: Partition, file: OtaFile): string | undefined {
     const digest = new Digest("SHA256");
     const chunk = 4096;
-    for (let at = 0; at < file.fileSize; at += chunk) digest.write(session.read(Math.min(chunk, file.fileSize - at), at));
+    for (let at = 0; at < file.fileSize; at += chunk) digest.write(part.read(Math.min(chunk, file.fileSize - at), at));
     const hash = digest.close();
-    const key = this.o.publicKey instanceof Uint8Array ? this.o.publicKey.slice().buffer : this.o.publicKey;
+    const key = this.o.publicKey instanceof Uint8Array ? this.o.publicKey : new Uint8Array(this.o.publicKey);
     const sig = file.signature.slice().buffer;
     let ok = false;
     try {
-      ok = new ECDSA(key, "P-256").verify(hash, sig);
+      // Public point from the uncompressed key (0x04 || X || Y, checked in the constructor).
+      const q = new ECPoint(BigInt(`0x${hex(key.subarray(1, 33))}`), BigInt(`0x${hex(key.subarray(33, 65))}`));
+      ok = new ECDSA(q, new Curve("secp256r1"), false).verify(hash, sig, true);
     } catch (e) {
       return `signature check failed: ${message(e)}`;
     }
     return ok ? undefined : "signature does not verify: image is not signed by the code-signing key, or was altered";
   }
 
-  private download(job: JobContext, file: OtaFile, session: UpdateSession, rec: OtaRecord): Promise<"done" | "canceled" | string> {
+  private download(job: JobContext, file: OtaFile, part: Partition, sector: number, rec: OtaRecord): Promise<"done" | "canceled" | string> {
     const mqtt = this.o.mqtt;
     const blocks = Math.ceil(file.fileSize / rec.blockSize);
     const dl = new StreamDownload({
@@ -342,13 +385,13 @@ export class OtaAgent {
     const fetchedBefore = rec.fetched ?? 0;
     let lastProgress = -Infinity;
     return new Promise((resolve) => {
-      let timer: number | undefined;
+      let timer: unknown;
       let finished = false;
       const offs: (() => void)[] = [];
       const finish = (v: "done" | "canceled" | string) => {
         if (finished) return;
         finished = true;
-        System.clearTimeout(timer);
+        deviceTimers.clearTimeout(timer);
         for (const off of offs) off();
         mqtt.unsubscribe([`${base}/data/cbor`, `${base}/rejected/cbor`]).catch(() => {});
         resolve(v);
@@ -366,8 +409,8 @@ export class OtaAgent {
           return finish(`stream ${file.streamName} stopped answering: blocks ${dl.received}/${dl.blocks}, ${dl.triesOfWindow} requests unanswered`);
         }
         mqtt.publish(`${base}/get/cbor`, req.payload, { qos: 0 }).catch(() => {});
-        System.clearTimeout(timer);
-        timer = System.setTimeout(() => ask(true), timeoutMs);
+        deviceTimers.clearTimeout(timer);
+        timer = deviceTimers.setTimeout(() => ask(true), timeoutMs);
       };
       offs.push(
         mqtt.route(`${base}/data/cbor`, (_t, payload) => {
@@ -381,7 +424,11 @@ export class OtaAgent {
           const ev = dl.onBlock(msg);
           if (ev.kind === "error") return finish(ev.reason);
           if (ev.kind === "duplicate") return;
-          session.write(ev.bytes, ev.offset);
+          try {
+            writeBlock(part, sector, dl.have, ev.block, rec.blockSize, ev.offset, ev.bytes);
+          } catch (e) {
+            return finish(`flash write failed: ${message(e)}`);
+          }
           if (!ev.windowDone) return;
           persist();
           if (job.canceled) return finish("canceled");
@@ -416,4 +463,22 @@ export class OtaAgent {
 /** A short client token from the job id. */
 function jobId8(jobId: string): string {
   return jobId.slice(0, 32);
+}
+
+/**
+ * Writes stream block `block` at `offset`, first erasing each flash sector it
+ * covers that holds no other block already written (per `have`, which has this
+ * block's bit set). Blocks are the same bytes on every resume of a job, so a
+ * block written again over itself, without an erase, is harmless.
+ */
+function writeBlock(part: Partition, sector: number, have: Uint8Array, block: number, blockSize: number, offset: number, bytes: Uint8Array): void {
+  const last = Math.floor((offset + bytes.length - 1) / sector);
+  const blocks = have.length << 3;
+  for (let s = Math.floor(offset / sector); s <= last; s++) {
+    let used = false;
+    const end = Math.min(blocks - 1, Math.floor(((s + 1) * sector - 1) / blockSize));
+    for (let b = Math.floor((s * sector) / blockSize); b <= end && !used; b++) used = b !== block && (have[b >> 3] & (1 << (b & 7))) !== 0;
+    if (!used) part.eraseBlock(s);
+  }
+  part.write(bytes, offset);
 }

@@ -10,7 +10,7 @@ import { OtaAgent } from "xsiot/ota/agent";
 import { base64Decode } from "xsiot/ota/base64";
 import { ota } from "xsiot/native/esp32";
 
-const c = config as {
+const c = config as unknown as {
   thing: string;
   port: number;
   publicKey: string;
