@@ -6,7 +6,7 @@ import { MQTTClient } from "xsiot/mqtt/client";
 import { JobsAgent } from "xsiot/jobs/agent";
 import { deepSleep } from "xsiot/native/esp32";
 
-const c = config as { port: number; thing: string; mqttVersion?: 4 | 5; sleepS?: number };
+const c = config as unknown as { port: number; thing: string; mqttVersion?: 4 | 5; sleepS?: number };
 trace("boot");
 
 const client = new MQTTClient({

@@ -4,12 +4,11 @@
 // `interval` seconds. The interval lives in key-value storage across sleeps.
 import config from "mc/config";
 import KeyValue from "embedded:storage/key-value";
-import System from "embedded:io/system";
 import { MQTTClient } from "xsiot/mqtt/client";
 import { ShadowClient } from "xsiot/shadow/client";
 import { deepSleep } from "xsiot/native/esp32";
 
-const c = config as { port: number; thing: string; mqttVersion?: 4 | 5; awakeMs?: number; foreign?: string };
+const c = config as unknown as { port: number; thing: string; mqttVersion?: 4 | 5; awakeMs?: number; foreign?: string };
 const kv = KeyValue.open({ path: "app", format: "string" });
 const stored = Number(kv.read("interval"));
 let interval = Number.isInteger(stored) && stored > 0 ? stored : 60;
@@ -57,7 +56,7 @@ async function main(): Promise<void> {
   trace(`synced version=${shadow.version} exists=${doc !== undefined}`);
   if (shadow.reported.interval !== interval) await shadow.report({ interval });
   const awake = c.awakeMs ?? 0;
-  if (awake > 0) await new Promise<void>((r) => System.setTimeout(r, awake));
+  if (awake > 0) await new Promise<void>((r) => System.setTimeout(() => r(), awake));
   await client.flush(5000);
   trace(`done version=${shadow.version}`);
 }
