@@ -35,6 +35,19 @@ declare module "timer" {
   export { Timer as default };
 }
 
+// $MODDABLE/typings/time.d.ts
+declare module "time" {
+  var Time: {
+    set: (seconds: number) => void;
+    timezone: number;
+    dst: number;
+    ticks: number;
+    delta(start: number, end?: number): number;
+    readonly microseconds?: number;
+  };
+  export { Time as default };
+}
+
 // $MODDABLE/typings/crypt.d.ts
 declare module "crypt" {
   type DigestType = "MD5" | "SHA1" | "SHA224" | "SHA256" | "SHA384" | "SHA512";
