@@ -149,3 +149,33 @@ test("CLI: xsiot things password <thing> prints a working password", { skip }, a
   assert.ok(password, lines.join("\n"));
   assert.equal(await connack(on.url, { protocolVersion: 4, clientId: "gina", username: "gina", password }), 0);
 });
+
+test("CLI: `xsiot cloud --host <network address>` prints a token, keeps the plain port shut, and the API refuses requests without the token", { skip }, async () => {
+  const { spawn } = await import("node:child_process");
+  const { readFileSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const root = new URL("../..", import.meta.url).pathname;
+  const dir = tempDir();
+  const plainPort = await freePort(address!);
+  const child = spawn(process.execPath, [join(root, "bin/xsiot.js"), "cloud", "--dir", dir.dir, "--host", address!, "--port", String(plainPort), "--tls-port", "0", "--http-port", "0"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  try {
+    await new Promise<void>((resolve, reject) => {
+      // The start-up ends with the console line, which carries the token.
+      child.stdout!.on("data", (d: Buffer) => ((out += d.toString()), /console http\S*.*\n/.test(out) && resolve()));
+      child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+      child.once("exit", (code) => reject(new Error(`exited ${code}: ${out}`)));
+    });
+    const state = JSON.parse(readFileSync(join(dir.dir, "cloud.json"), "utf8")) as { url: string; httpUrl: string; token?: string };
+    assert.ok(state.token && out.includes(state.token), "the token is printed once at start and kept in cloud.json for the CLI");
+    assert.match(state.url, /^mqtts:/);
+    assert.ok(await tcpRefused(address!, plainPort), "plain port shut");
+    assert.equal((await fetch(`${state.httpUrl}/things`)).status, 401);
+    assert.equal((await fetch(`${state.httpUrl}/things`, { headers: { authorization: `Bearer ${state.token}` } })).status, 200);
+  } finally {
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGINT");
+    await exited;
+    dir.cleanup();
+  }
+});
