@@ -6,7 +6,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Cloud } from "../../tools/cloud/index.ts";
-import { Device, tempDir, testCloud, sleep } from "./helpers.ts";
+import { Device, tempDir, testCloud } from "./helpers.ts";
 
 const MOSQUITTO = "/usr/sbin/mosquitto";
 const skip = existsSync(MOSQUITTO) ? false : `${MOSQUITTO} is not installed`;
@@ -33,15 +33,15 @@ before(async () => {
   writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
   broker = spawn(MOSQUITTO, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
   url = `mqtt://127.0.0.1:${port}`;
-  for (let i = 0; i < 50; i++) {
-    try {
-      const d = await Device.connect(url, { clientId: "probe", connectTimeout: 500 });
-      await d.end();
-      break;
-    } catch {
-      await sleep(100);
-    }
-  }
+  // Mosquitto logs "... running" once its listeners are open: wait for that line, not a delay.
+  let log = "";
+  await new Promise<void>((resolve, reject) => {
+    broker!.stderr!.on("data", (d: Buffer) => {
+      log += d.toString();
+      if (/ running\b/.test(log)) resolve();
+    });
+    broker!.once("exit", (code) => reject(new Error(`mosquitto exited (${code}): ${log}`)));
+  });
   cloud = await testCloud({ dir: tmp.dir, brokerUrl: url });
 });
 
