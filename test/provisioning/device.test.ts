@@ -231,11 +231,13 @@ function certsOf(serial: string, thing: string) {
   return { active: all.filter((c) => c.status === "ACTIVE"), pending: all.filter((c) => c.status === "PENDING_ACTIVATION") };
 }
 
-test("a power cut at every step of provisioning leaves no active orphan certificate once the device is provisioned", async (t) => {
+async function everyStep(t: { diagnostic(m: string): void }, mode: "create" | "csr", base: number) {
+  const csrOf = async (serial: string) => (mode === "csr" ? { csr: await createCsr(serial).then((c) => ({ csr: c.csrPem, key: c.keyPem })) } : {});
+  const createTopic = mode === "csr" ? "$aws/certificates/create-from-csr/json" : "$aws/certificates/create/json";
   // One clean run gives the steps: each trace event of the boot that provisions, each
   // key-value write point, and the two cloud-side instants (certificate issued; thing
   // committed and activated, its answer not yet sent).
-  const reference = newDevice("SN-499");
+  const reference = newDevice(`SN-${base + 99}`, await csrOf(`SN-${base + 99}`));
   let refKv = 0;
   reference.device.storage.powerCutHook = (point) => (point.startsWith("kv.") && refKv++, false);
   await reference.device.run(60_000);
@@ -253,12 +255,14 @@ test("a power cut at every step of provisioning leaves no active orphan certific
   assert.ok(steps.length <= 99, `${steps.length} steps fit the serial range`);
 
   const runStep = async (step: Step, n: number) => {
-    const serial = `SN-${400 + n}`;
+    const serial = `SN-${base + n}`;
+    const csr = await csrOf(serial);
     const thing = `sensor-${serial}`;
     const problems: string[] = [];
     let cut = false;
     let seen = 0;
     const { device, events } = newDevice(serial, {
+      ...csr,
       onEvent(e, d) {
         if (e.type === "boot") {
           try {
@@ -303,15 +307,18 @@ test("a power cut at every step of provisioning leaves no active orphan certific
     const { active, pending } = certsOf(serial, thing);
     assert.deepEqual(active.map((c) => c.certificateId), [stored], `${label}: the one active certificate is the stored one`);
     assert.deepEqual(pending.map((c) => c.certificateId), [], `${label}: certificates issued before the cut are no longer awaiting activation`);
-    return events.filter((e) => e.type === "publish" && e.topic === "$aws/certificates/create/json").length;
+    return events.filter((e) => e.type === "publish" && e.topic === createTopic).length;
   };
   let again = 0;
   for (let i = 0; i < steps.length; i += 4) {
     const creates = await Promise.all(steps.slice(i, i + 4).map((s, k) => runStep(s, i + k)));
     again += creates.filter((c) => c > 1).length;
   }
-  t.diagnostic(`${steps.length} steps (${steps.filter((s) => s.kind === "event").length} trace events, ${refKv} key-value write points, 2 cloud instants); ${again} cuts made the device ask for a certificate again`);
+  t.diagnostic(`${mode}: ${steps.length} steps (${steps.filter((s) => s.kind === "event").length} trace events, ${refKv} key-value write points, 2 cloud instants); ${again} cuts made the device ask for a certificate again`);
   assert.ok(again >= 3, "some cuts fell between create and the commit");
   const stray = cloud.registry.certificates().filter((c) => c.status === "ACTIVE" && !c.thingName);
   assert.deepEqual(stray, [], "no active certificate without a thing");
-});
+}
+
+test("a power cut at every step of provisioning leaves no active orphan certificate once the device is provisioned", (t) => everyStep(t, "create", 400));
+test("the same at every step of provisioning with create-from-csr", (t) => everyStep(t, "csr", 500));
