@@ -179,3 +179,25 @@ test("CLI: `xsiot cloud --host <network address>` prints a token, keeps the plai
     dir.cleanup();
   }
 });
+
+test("plain listener off loopback: a PUBLISH pipelined behind a refused CONNECT never lands", { skip }, async () => {
+  const mqttPacket = (await import("mqtt-packet")).default;
+  on.registry.create("hank");
+  for (const protocolVersion of [4, 5] as const) {
+    const bytes = Buffer.concat([
+      mqttPacket.generate({ cmd: "connect", protocolId: "MQTT", protocolVersion, clientId: "hank", username: "hank", password: Buffer.from("wrong"), clean: true, keepalive: 30 }),
+      mqttPacket.generate({ cmd: "publish", topic: "$aws/things/hank/shadow/update", payload: Buffer.from(JSON.stringify({ state: { desired: { x: protocolVersion } } })), qos: 1, messageId: 1, retain: false, dup: false }, { protocolVersion }),
+    ]);
+    const s = connect(on.ports.mqtt!, address!);
+    const parser = mqttPacket.parser({ protocolVersion });
+    const got: string[] = [];
+    parser.on("packet", (p: { cmd: string; returnCode?: number; reasonCode?: number }) => got.push(`${p.cmd}:${p.returnCode ?? p.reasonCode ?? ""}`));
+    s.on("data", (d: Buffer) => parser.parse(d));
+    s.on("error", () => undefined);
+    s.write(bytes);
+    await new Promise<void>((r) => s.once("close", () => r()));
+    assert.deepEqual(got, [`connack:${protocolVersion === 4 ? 4 : 0x86}`], `v${protocolVersion}: only a refusal comes back, no PUBACK`);
+  }
+  // No PUBACK above means the broker never accepted the PUBLISH (it acknowledges QoS 1 once handled).
+  assert.throws(() => on.shadows.get("hank"), /No shadow/, "the pipelined update never reached the shadow service");
+});
