@@ -86,3 +86,45 @@ test("console service: telemetry, presence, version and live events", async () =
   const energy = await get<{ devices: { device: string; projectedYears: number }[] }>("/console/energy");
   assert.equal(energy.devices[0].projectedYears, 11.4);
 });
+
+test("console service: command deliveries and status changes, and Defender alarms, come as live events; the fleet carries active alarms", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "xsiot-console-ops-"));
+  dirs.push(dir);
+  const c = await startCloud({ dir, port: 0, tlsPort: 0, httpPort: 0, log: silentLogger });
+  const ac = new AbortController();
+  const dev = await mqtt.connectAsync(c.url, { clientId: "t-ops", protocolVersion: 4 });
+  try {
+    const events = await fetch(c.httpUrl + "/console/events", { signal: ac.signal });
+    const reader = events.body!.getReader();
+    let text = "";
+    const waitFor = async (re: RegExp) => {
+      while (!re.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${re}`);
+        text += Buffer.from(value).toString();
+      }
+    };
+    // The device answers every command it gets.
+    await dev.subscribeAsync("$aws/commands/things/t-ops/executions/+/request/json", { qos: 1 });
+    dev.on("message", (topic) => {
+      if (topic.endsWith("/request/json")) void dev.publishAsync(topic.replace(/request\/json$/, "response/json"), JSON.stringify({ status: "SUCCEEDED" }), { qos: 1 });
+    });
+    const sent = await fetch(`${c.httpUrl}/things/t-ops/commands`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "identify", ttl: "5m" }) });
+    assert.equal(sent.status, 201);
+    // One event for the delivery, one for SUCCEEDED.
+    await waitFor(/(event: change\ndata: \{"kind":"command","thing":"t-ops"\}[\s\S]*){2}/);
+    const { commands } = (await (await fetch(`${c.httpUrl}/things/t-ops/commands`)).json()) as { commands: { status: string; deliveries: number }[] };
+    assert.deepEqual(commands.map((x) => [x.status, x.deliveries]), [["SUCCEEDED", 1]]);
+
+    // 150 messages in a row break the built-in profile's 100 per 5 minutes.
+    for (let i = 0; i < 150; i++) await dev.publishAsync("dt/t-ops/telemetry", "{}", { qos: 1 });
+    await waitFor(/"kind":"alarm","thing":"t-ops"/);
+    const fleet = (await (await fetch(`${c.httpUrl}/console/fleet`)).json()) as { things: { thingName: string; alarms: number }[]; alarms: { thingName: string; behavior: string }[] };
+    assert.equal(fleet.things.find((t) => t.thingName === "t-ops")!.alarms, 1);
+    assert.deepEqual(fleet.alarms.map((a) => [a.thingName, a.behavior]), [["t-ops", "message-flood"]]);
+  } finally {
+    ac.abort();
+    await dev.endAsync();
+    await c.close();
+  }
+});

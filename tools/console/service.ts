@@ -13,6 +13,7 @@ import type { CloudContext, CloudService, HttpRequest, HttpResult } from "../clo
 import { ApiError } from "../cloud/service.ts";
 import type { JobsService, Execution, Job } from "../cloud/jobs.ts";
 import type { ShadowService } from "../cloud/shadow.ts";
+import type { Alarm, DefenderService } from "../cloud/defender.ts";
 import type { EnergyReport } from "../sim/energy.ts";
 import type { StreamsService } from "../cloud/streams.ts";
 import { KEY_FILES } from "../ota/signing.ts";
@@ -142,6 +143,17 @@ export class ConsoleService implements CloudService {
     await sub("$aws/things/+/shadow/update/documents", (t) => this.emit("change", { kind: "shadow", thing: t.split("/")[2] }));
     await sub("$aws/things/+/jobs/+/update/accepted", (t) => this.emit("change", { kind: "job", thing: t.split("/")[2], jobId: t.split("/")[4] }));
     await sub("$aws/things/+/jobs/notify", (t) => this.emit("change", { kind: "job", thing: t.split("/")[2] }));
+    // Commands (tools/cloud/commands.ts): a delivery to the thing, and every status change the service announces.
+    await sub("$aws/commands/things/+/executions/+/request/json", (t) => this.emit("change", { kind: "command", thing: t.split("/")[3] }));
+    await sub("$aws/events/commandExecution/+/+", (_t, p) => {
+      const thing = jsonField(p, "thingName");
+      if (thing) this.emit("change", { kind: "command", thing });
+    });
+    // Device Defender raises an alarm: the fleet event carries the active list, sent now rather than at the next tick.
+    await sub("$aws/events/defender/alarm/+", (t) => {
+      this.emit("change", { kind: "alarm", thing: t.split("/")[4] });
+      if (this.clients.size) this.emit("fleet", this.fleet());
+    });
     if (this.ctx.bus.kind === "embedded") {
       // aedes announces connects and disconnects (payload: the client id) on $SYS.
       const presence = (connected: boolean) => (_t: string, p: Buffer) => {
@@ -188,9 +200,19 @@ export class ConsoleService implements CloudService {
     if (this.clients.size) this.emit("fleet", this.fleet());
   }
 
+  /** Device Defender's active alarms (what GET /defender/alarms answers), or none without the service. */
+  private alarms(): Alarm[] {
+    try {
+      return this.ctx.service<DefenderService>("defender")?.listAlarms() ?? [];
+    } catch {
+      return [];
+    }
+  }
+
   /** One row per thing (registered, seen, or virtual), for the fleet table. */
   fleet(): object {
     const nodes = this.virtual();
+    const alarms = this.alarms();
     const byThing = new Map(nodes.filter((n) => n.thing).map((n) => [n.thing!, n]));
     const names = new Set([...this.ctx.registry.list().map((t) => t.thingName), ...this.live.keys(), ...byThing.keys()]);
     const shadows = this.ctx.service<ShadowService>("shadow");
@@ -211,12 +233,13 @@ export class ConsoleService implements CloudService {
         batteryMv: last ? last[2] : null,
         lastReading: last ? { t: last[0], value: last[1] } : null,
         readings: e?.readings.length ?? 0,
+        alarms: alarms.filter((a) => a.thingName === thingName).length,
         virtual: v ? virtualView(v) : null,
       };
     });
     const unnamed = nodes.filter((n) => !n.thing).map(virtualView);
     const clock = nodes.length ? Math.max(...nodes.map((n) => n.now)) : null;
-    return { now: this.ctx.now(), virtualNow: clock, things: rows, unprovisioned: unnamed };
+    return { now: this.ctx.now(), virtualNow: clock, things: rows, unprovisioned: unnamed, alarms };
   }
 
   thing(name: string): object {
@@ -313,6 +336,15 @@ export class ConsoleService implements CloudService {
     });
     res.end(body);
     return true;
+  }
+}
+
+function jsonField(p: Buffer, key: string): string | undefined {
+  try {
+    const v = (JSON.parse(p.toString()) as Record<string, unknown>)[key];
+    return typeof v === "string" && THING.test(v) ? v : undefined;
+  } catch {
+    return undefined;
   }
 }
 

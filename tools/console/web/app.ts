@@ -7,8 +7,10 @@ import "./style.css";
 
 // ------------------------------------------------------------------ data types
 interface VirtualView { device: string; thing: string | null; state: string; now: number; nextWake: number | null; averageUa: number | null; totalMah: number | null; projectedYears: number | null; sampled: { t: number; value: number | null; batteryMv?: number; count: number } | null }
-interface FleetRow { thingName: string; registered: boolean; connected: boolean | null; lastSeen: number | null; version: string | null; batteryMv: number | null; lastReading: { t: number; value: number | null } | null; readings: number; virtual: VirtualView | null }
-interface Fleet { now: number; virtualNow: number | null; things: FleetRow[]; unprovisioned: VirtualView[] }
+interface FleetRow { thingName: string; registered: boolean; connected: boolean | null; lastSeen: number | null; version: string | null; batteryMv: number | null; lastReading: { t: number; value: number | null } | null; readings: number; alarms?: number; virtual: VirtualView | null }
+interface Alarm { thingName: string; profile: string; behavior: string; metric: string; value: number; criteria: { comparisonOperator: string; value: { count: number }; durationSeconds?: number }; state: string; raisedAt: number; lastViolationAt: number }
+interface Fleet { now: number; virtualNow: number | null; things: FleetRow[]; unprovisioned: VirtualView[]; alarms?: Alarm[] }
+interface CommandExecution { executionId: string; thingName: string; name: string; payload?: unknown; status: string; statusReason?: { reasonCode: string; reasonDescription?: string }; createdAt: number; deadline: number; deliveries: number; lastDeliveredAt?: number; completedAt?: number }
 interface Execution { jobId: string; thingName: string; status: string; statusDetails?: Record<string, string>; versionNumber: number; executionNumber?: number; queuedAt?: number; lastUpdatedAt?: number; job?: Job | null }
 interface Job { jobId: string; status: string; targets: string[]; document: Record<string, unknown>; description?: string; createdAt: number }
 interface ThingDetail {
@@ -104,7 +106,9 @@ function fleetView(): View {
   <div class="row"><input id="filter" type="search" placeholder="filter: name, version, state" aria-label="filter things" value="${esc(filterText)}"></div>
   <section class="card scroll"><table id="fleet"><thead><tr>
     <th>thing</th><th>state</th><th>version</th><th>last seen</th><th>battery</th><th>last reading</th><th class="hide-narrow">readings</th><th class="hide-narrow">next wake</th><th>projected life</th>
-  </tr></thead><tbody></tbody></table><p id="fleet-empty" class="muted" hidden>No things yet: devices appear when they connect or are provisioned.</p></section>`;
+  </tr></thead><tbody></tbody></table><p id="fleet-empty" class="muted" hidden>No things yet: devices appear when they connect or are provisioned.</p></section>
+  <section class="card scroll"><h2>Device Defender alarms <span id="alarm-count" class="muted"></span></h2><table id="alarms" class="compact"><thead><tr><th>thing</th><th>profile / behavior</th><th>metric</th><th>value</th><th>expected</th><th>raised</th><th>last violation</th></tr></thead><tbody></tbody></table>
+  <p id="alarms-empty" class="muted">No active alarms: every thing is within its security profiles (the built-in <code>xsiot-baseline</code> alarms on a message flood, authorization failures, a reconnect loop, bytes out, listening ports).</p></section>`;
   const input = $<HTMLInputElement>("#filter")!;
   input.addEventListener("input", () => { filterText = input.value; render(); });
   const body = $("#fleet tbody")!;
@@ -125,15 +129,27 @@ function fleetView(): View {
       const shown = local ? { t: local.t, value: local.value } : r.lastReading;
       const reading = shown ? `${shown.value == null ? "–" : `${shown.value.toFixed(2)} °C`} <span class="muted">${fmtTime(shown.t).slice(11, 16)}${local ? " on device" : ""}</span>` : "–";
       const battery = local?.batteryMv ?? r.batteryMv;
-      return `<tr class="link" data-thing="${esc(r.thingName)}"><td class="name" data-label="thing"><a href="#/thing/${encodeURIComponent(r.thingName)}">${esc(r.thingName)}</a>${r.virtual ? ` <span class="muted">${esc(r.virtual.device)}</span>` : ""}</td>
+      const badge = r.alarms ? ` <span class="pill alarm" title="active Device Defender alarms">${r.alarms} alarm${r.alarms > 1 ? "s" : ""}</span>` : "";
+      return `<tr class="link" data-thing="${esc(r.thingName)}"><td class="name" data-label="thing"><a href="#/thing/${encodeURIComponent(r.thingName)}">${esc(r.thingName)}</a>${badge}${r.virtual ? ` <span class="muted">${esc(r.virtual.device)}</span>` : ""}</td>
         <td class="state" data-label="state">${conn}${esc(state)}</td><td class="version" data-label="version">${esc(r.version ?? "–")}</td><td class="seen" data-label="last seen">${ago(r.lastSeen)}</td>
         <td class="battery" data-label="battery">${volts(battery)}</td><td class="reading" data-label="last reading">${reading}</td><td class="readings hide-narrow" data-label="readings" title="in the cloud${sm ? ` / taken by the device since it started` : ""}">${r.readings}${sm ? ` <span class="muted">/ ${sm.count}</span>` : ""}</td>
         <td class="hide-narrow" data-label="next wake">${r.virtual?.nextWake ? fmtTime(r.virtual.nextWake).slice(11) : "–"}</td><td class="life" data-label="projected life">${years(r.virtual?.projectedYears)}</td></tr>`;
     }).join("") + fleet.unprovisioned.map((v) => `<tr><td class="muted">${esc(v.device)} (provisioning)</td><td>${esc(v.state)}</td><td colspan="7"></td></tr>`).join("");
     $("#fleet-empty")!.hidden = rows.length + fleet.unprovisioned.length > 0;
+    const alarms = (fleet.alarms ?? []).filter((a) => !f || a.thingName.toLowerCase().includes(f));
+    $("#alarm-count")!.textContent = fleet.alarms?.length ? `(${fleet.alarms.length} active)` : "";
+    $("#alarms tbody")!.innerHTML = alarms.map((a) => `<tr data-thing="${esc(a.thingName)}" data-behavior="${esc(a.behavior)}"><td><a href="#/thing/${encodeURIComponent(a.thingName)}">${esc(a.thingName)}</a></td><td>${esc(a.profile)} / <strong class="bad">${esc(a.behavior)}</strong></td><td>${esc(a.metric)}</td><td class="value">${esc(a.value)}</td><td>${esc(criteria(a))}</td><td>${fmtTime(a.raisedAt)}</td><td>${ago(a.lastViolationAt)}</td></tr>`).join("");
+    $("#alarms")!.hidden = !alarms.length;
+    $("#alarms-empty")!.hidden = alarms.length > 0;
   }
   render();
   return { name: "fleet", onFleet: render };
+}
+
+const OPS: Record<string, string> = { "less-than": "<", "less-than-equals": "≤", "greater-than": ">", "greater-than-equals": "≥" };
+function criteria(a: Alarm): string {
+  const c = a.criteria;
+  return `${OPS[c.comparisonOperator] ?? c.comparisonOperator} ${c.value.count}${c.durationSeconds ? ` per ${c.durationSeconds / 60} min` : ""}`;
 }
 
 // ------------------------------------------------------------------ one thing
@@ -150,7 +166,15 @@ function thingView(name: string): View {
       <div id="shadow-result" role="status"></div></section>
     <section class="card"><h2>Status</h2><dl id="status" class="kv"></dl></section>
   </div>
-  <section class="card scroll" style="margin-top:1rem"><h2>Jobs</h2><table id="thing-jobs"><thead><tr><th>job</th><th>status</th><th>progress</th><th>step / reason</th><th>updated</th></tr></thead><tbody></tbody></table></section>
+  <section class="card scroll" style="margin-top:1rem" id="commands-card"><h2>Commands</h2>
+    <form id="command-form"><div class="row"><label>name <input id="command-name" type="text" size="14" value="identify" required></label>
+      <label>time to live <input id="command-ttl" type="text" size="8" value="30m" title="seconds, or like 90s, 30m, 6h, 7d" required></label>
+      <button type="submit" id="command-send">Send command</button></div>
+      <textarea id="command-payload" spellcheck="false" aria-label="command payload (JSON, optional)" style="min-height:3rem">{"times": 3}</textarea></form>
+    <p class="muted">The cloud holds the command until the thing next connects and delivers it only before its deadline; the device answers, or refuses it as too late by its own clock. Unanswered by the deadline: TIMED_OUT.</p>
+    <div id="command-result" role="status"></div>
+    <table id="commands"><thead><tr><th>command</th><th>status</th><th>reason</th><th>sent</th><th title="by the cloud's clock">deadline</th><th>deliveries</th></tr></thead><tbody></tbody></table></section>
+  <section class="card scroll"><h2>Jobs</h2><table id="thing-jobs"><thead><tr><th>job</th><th>status</th><th>progress</th><th>step / reason</th><th>updated</th></tr></thead><tbody></tbody></table></section>
   <section class="card scroll"><h2>Certificate and provisioning</h2><div id="certs"></div></section>`;
   let plot: uPlot | undefined;
   let detail: ThingDetail | undefined;
@@ -234,6 +258,7 @@ function thingView(name: string): View {
       ["last seen", ago(d.lastSeen)],
       ["last reading", last ? `${last[1]?.toFixed(2) ?? "–"} °C, ${volts(last[2])} at ${fmtTime(last[0])}` : "–"],
       ["readings kept", String(d.telemetry.length)],
+      ...((fleet?.alarms ?? []).some((a) => a.thingName === name) ? ([["Defender alarms", (fleet?.alarms ?? []).filter((a) => a.thingName === name).map((a) => `${a.behavior}: ${a.metric} = ${a.value}`).join(", ")]] as [string, string][]) : []),
       ...(d.counters ? ([["device counters", Object.entries(d.counters).map(([k, n]) => `${k} ${n}`).join(", ") || "–"]] as [string, string][]) : []),
       ...(v ? ([["virtual device", `${v.device}: ${v.state}`], ["next wake", fmtTime(v.nextWake)], ["average current", v.averageUa == null ? "–" : `${v.averageUa.toFixed(1)} µA`], ["projected life", years(v.projectedYears)]] as [string, string][]) : []),
       ...(d.thing ? ([["attributes", Object.entries(d.thing.attributes).map(([k, x]) => `${k}=${x}`).join(", ") || "–"], ["registered", fmtTime(d.thing.createdAt)]] as [string, string][]) : [["registered", "no"]] as [string, string][]),
@@ -259,10 +284,60 @@ function thingView(name: string): View {
   }
   const later = throttle(() => void refresh(), 700);
   void refresh();
+
+  // Commands: the cloud's command API, refreshed when the console announces a delivery or a status change.
+  let commands: CommandExecution[] = [];
+  function renderCommands(): void {
+    $("#commands tbody")!.innerHTML = commands.slice().reverse().map((x) => {
+      const left = x.deadline - Date.now();
+      const deadline = `${fmtTime(x.deadline)} <span class="muted">${TERMINAL.has(x.status) ? "" : left > 0 ? `in ${Math.ceil(left / 60_000)} min` : "passed"}</span>`;
+      const reason = x.statusReason ? `${x.statusReason.reasonCode}${x.statusReason.reasonDescription ? `: ${x.statusReason.reasonDescription}` : ""}` : "";
+      return `<tr data-id="${esc(x.executionId)}" data-name="${esc(x.name)}"><td title="${esc(x.executionId)}${x.payload === undefined ? "" : ` ${JSON.stringify(x.payload)}`}">${esc(x.name)}</td><td class="status">${statusHtml(x.status)}</td><td class="reason wrap">${esc(reason)}</td><td>${fmtTime(x.createdAt)}</td><td>${deadline}</td><td class="deliveries">${x.deliveries}</td></tr>`;
+    }).join("") || `<tr><td colspan="6" class="muted">No commands for this thing.</td></tr>`;
+  }
+  async function refreshCommands(): Promise<void> {
+    try {
+      const r = await api<{ commands: CommandExecution[] }>("GET", `/things/${encodeURIComponent(name)}/commands`);
+      if (!alive) return;
+      commands = r.commands;
+      renderCommands();
+    } catch (e) {
+      if ((e as ApiFailure).status === 404) $("#commands-card")!.hidden = true; // a cloud without the commands service
+      else showError(e);
+    }
+  }
+  $("#command-form")!.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const out = $("#command-result")!;
+    out.innerHTML = "";
+    const text = $<HTMLTextAreaElement>("#command-payload")!.value.trim();
+    let payload: unknown;
+    if (text) {
+      try { payload = JSON.parse(text); } catch (e) {
+        out.innerHTML = `<div class="msg error">The payload is not valid JSON: ${esc((e as Error).message)}</div>`;
+        return;
+      }
+    }
+    const ttlText = $<HTMLInputElement>("#command-ttl")!.value.trim();
+    const ttl = /^\d+$/.test(ttlText) ? Number(ttlText) : ttlText;
+    const btn = $<HTMLButtonElement>("#command-send")!;
+    btn.disabled = true;
+    try {
+      const x = await api<CommandExecution>("POST", `/things/${encodeURIComponent(name)}/commands`, { name: $<HTMLInputElement>("#command-name")!.value.trim(), ttl, ...(payload === undefined ? {} : { payload }) });
+      out.innerHTML = `<div class="msg done">Sent ${esc(x.name)} (${esc(x.status)}): deadline ${fmtTime(x.deadline)}. The device gets it at its next connection.</div>`;
+      await refreshCommands();
+    } catch (e) {
+      out.innerHTML = `<div class="msg error">${esc((e as ApiFailure).code ?? "Error")}: ${esc((e as Error).message)}</div>`;
+    } finally { btn.disabled = false; }
+  });
+  const laterCommands = throttle(() => void refreshCommands(), 500);
+  void refreshCommands();
+  let ticks = 0;
   return {
     name: "thing",
     onChange: (c) => {
       if (c.thing !== name) return;
+      if (c.kind === "command") return laterCommands();
       if (c.kind === "telemetry" && detail && c.readings) {
         detail.telemetry = mergeReadings(detail.telemetry, c.readings);
         drawPlot();
@@ -270,6 +345,8 @@ function thingView(name: string): View {
       later();
     },
     onFleet: () => {
+      // Commands sent elsewhere (the CLI) announce nothing until delivered: look every 5 s; redraw the deadlines.
+      if (++ticks % 5 === 0) laterCommands();
       const r = fleet?.things.find((t) => t.thingName === name);
       if (detail && r) { detail.lastSeen = r.lastSeen; detail.virtual = r.virtual; detail.connected = r.connected; }
     },
