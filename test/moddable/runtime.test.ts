@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { toolchain, REPO } from "../../scripts/moddable/lib.ts";
+import { toolchain, linkedModules, unresolvedImports, REPO } from "../../scripts/moddable/lib.ts";
 import { buildLinApp, linHost, LinApp } from "../../scripts/moddable/lin.ts";
 import { startMosquitto, peer, collect, until, skipNoBroker, type Broker } from "../mqtt-xs/broker.ts";
 import { startCloud, silentLogger, type Cloud } from "../../tools/cloud/index.ts";
@@ -30,6 +30,9 @@ before(async () => {
   const t = tc as Exclude<typeof tc, string>;
   const build = buildLinApp(t, join(REPO, "test/moddable/apps/runner/manifest.json"), "runner");
   if (!build.ok) throw new Error(`lin build of test/moddable/apps/runner failed:\n${build.errors.join("\n")}`);
+  // An import nothing links would abort the app at boot with only "unhandled exception": name it here.
+  const { unresolved } = unresolvedImports(linkedModules(build.tmpDir));
+  if (unresolved.length) throw new Error(`the lin runner links no module for: ${unresolved.map((u) => `${u.module} -> "${u.specifier}"`).join(", ")}`);
   library = build.library!;
   host = linHost(t);
   broker = await startMosquitto();
