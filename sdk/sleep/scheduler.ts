@@ -105,7 +105,13 @@ export async function runWake(options: SchedulerOptions): Promise<void> {
   const log = options.log ?? ((line: string) => trace(line + "\n"));
   const now = () => Date.now();
   const start = now();
-  const queue = new FlashQueue(kvChunkStore(QUEUE_NS), { recordSize: RECORD_SIZE, perChunk: options.queue?.perChunk, maxChunks: options.queue?.maxChunks });
+  const queue = new FlashQueue(kvChunkStore(QUEUE_NS), {
+    recordSize: RECORD_SIZE,
+    perChunk: options.queue?.perChunk,
+    maxChunks: options.queue?.maxChunks,
+    // Traced as soon as the eviction is on flash, before the chunks are deleted (a power cut may come in between).
+    onEvict: (n, first, last) => log(`sleep: queue full, evicted ${n} oldest readings (seq ${first}-${last})`),
+  });
   let kind = wakeKind();
   const block = new Uint8Array(retained());
   let state = kind === "power-on" ? undefined : decodeState(block);
@@ -152,8 +158,7 @@ export async function runWake(options: SchedulerOptions): Promise<void> {
   state = plan.state;
   state.lost = queue.stats().lost;
   if (plan.spill && state.ring.length) {
-    const evicted = queue.append(state.ring);
-    if (evicted) log(`sleep: queue full, evicted ${evicted} oldest readings (seq ${queue.lastEvicted[0]}-${queue.lastEvicted[1]})`);
+    queue.append(state.ring);
     state.ring = new Uint8Array(0);
   }
   queue.noteSeq(state.nextSeq - 1);

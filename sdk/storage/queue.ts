@@ -39,6 +39,8 @@ export interface QueueOptions {
   perChunk?: number;
   /** Chunks kept at most: capacity = perChunk * maxChunks records. */
   maxChunks?: number;
+  /** Called when an append evicted records, once the meta that counts them is written and before the chunks are deleted (a power cut can follow). */
+  onEvict?(count: number, firstSeq: number, lastSeq: number): void;
 }
 
 export interface QueueStats {
@@ -79,6 +81,8 @@ export class FlashQueue {
   /** Chunks to delete once the meta that no longer uses them is written. */
   private garbage: number[] = [];
 
+  private readonly onEvict: QueueOptions["onEvict"];
+
   constructor(private readonly store: ChunkStore, options: QueueOptions) {
     const perChunk = options.perChunk ?? 32;
     const maxChunks = options.maxChunks ?? 64;
@@ -88,6 +92,7 @@ export class FlashQueue {
     this.recordSize = options.recordSize;
     this.perChunk = perChunk;
     this.maxChunks = maxChunks;
+    this.onEvict = options.onEvict;
     this.load();
   }
 
@@ -140,6 +145,7 @@ export class FlashQueue {
     this.writeChunk(this.tail, chunk);
     this.evictedCount += evicted;
     this.saveMeta();
+    if (evicted) this.onEvict?.(evicted, this.lastEvicted[0], this.lastEvicted[1]);
     this.collect();
     return evicted;
   }

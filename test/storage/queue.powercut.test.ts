@@ -228,3 +228,18 @@ test("queue: declareUnspilled counts exactly the numbers issued and never append
   assert.equal(old.stats().lost, 0);
   assert.equal(old.declareUnspilled(), 0);
 });
+
+test("queue: onEvict reports the evicted numbers after the meta counts them and before their chunk is deleted", () => {
+  const store = new CuttableStore();
+  const seen: { n: number; first: number; last: number; chunks: number; evicted: number }[] = [];
+  // The evicted counter as stored (meta: u32 fields, the 7th is evicted; see the layout in queue.ts).
+  const metaEvicted = () => new DataView(store.m.get("m")!.buffer).getUint32(24, true);
+  const q: FlashQueue = new FlashQueue(store, {
+    ...OPTIONS,
+    onEvict: (n, first, last) => seen.push({ n, first, last, chunks: [...store.m.keys()].length - 1, evicted: metaEvicted() }),
+  });
+  q.append(records(1, 9)); // full: three chunks
+  q.append(records(10, 1)); // evicts 1-3
+  assert.deepEqual(seen, [{ n: 3, first: 1, last: 3, chunks: 4, evicted: 3 }]);
+  assert.equal([...store.m.keys()].length - 1, 3, "then the chunk goes");
+});

@@ -11,6 +11,12 @@ export interface CloudPorts {
 
 const CHILD = new URL("./cloud-child.ts", import.meta.url).pathname;
 
+// Cloud processes still running when the suite exits (Ctrl-C, a crash) are killed with it.
+const live = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const c of live) c.kill("SIGKILL");
+});
+
 export class CloudProcess {
   ports: CloudPorts | undefined;
   readonly errors: string[] = [];
@@ -46,12 +52,14 @@ export class CloudProcess {
     const env = this.token ? { ...process.env, XSIOT_TOKEN: this.token } : process.env;
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env });
     this.starts++;
+    live.add(child);
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     return new Promise<CloudPorts>((resolve, reject) => {
       let ready = false;
       this.exited = new Promise<void>((r) =>
         child.once("exit", (code, signal) => {
+          live.delete(child);
           if (this.child === child) this.child = undefined;
           if (!ready) reject(new Error(`cloud exited before it was ready (${code ?? signal}): ${stderr.trim().split("\n").slice(-5).join(" | ")}`));
           r();

@@ -61,18 +61,29 @@ async function worker() {
     }
   }
 }
+let interrupted = false;
+process.once("SIGINT", () => {
+  // Ctrl-C: no new runs; the summary covers the runs that finished.
+  interrupted = true;
+  next = runs;
+  summary();
+  process.exit(1);
+});
 await Promise.all(Array.from({ length: jobs }, () => worker()));
+summary();
+process.exit(results.every((r) => r.ok) && unhandled === 0 ? 0 : 1);
 
-const sum = (f: (r: RunResult) => number) => results.reduce((a, r) => a + f(r), 0);
-const faults: Record<string, number> = {};
-for (const r of results) for (const [k, v] of Object.entries(r.faults)) faults[k] = (faults[k] ?? 0) + v;
-const failed = results.filter((r) => !r.ok);
-console.log("");
-console.log(`torture: ${results.length} runs (seeds ${seed}-${seed + runs - 1}), ${(results.length * days).toFixed(1)} virtual days of faults, ${((performance.now() - started) / 1000).toFixed(0)} s wall, ${jobs} at a time`);
-console.log(`  faults: ${FAULT_KINDS.map((k) => `${k} ${faults[k] ?? 0}`).join(", ")}`);
-console.log(`  wakes ${sum((r) => r.wakes)}, uplinks ${sum((r) => r.uplinks)}, readings in the cloud ${sum((r) => r.readings)}, duplicates dropped ${sum((r) => r.duplicates)}`);
-console.log(`  declared: lost ${sum((r) => r.lost)}, evicted ${sum((r) => r.evicted)} (${sum((r) => r.deliveredThenEvicted)} of them delivered before eviction); undeclared gaps ${sum((r) => r.undeclared)}`);
-console.log(`  acknowledged readings missing ${sum((r) => r.ackedMissing)}, bricked ${sum((r) => r.bricked)}, panics ${sum((r) => r.panics)}, wakes over the radio budget ${sum((r) => r.overBudget)} (max radio-on ${Math.max(0, ...results.map((r) => Math.round(r.maxRadioMs)))} ms)`);
-console.log(`  cloud errors ${sum((r) => r.cloudErrors)}, unhandled rejections ${sum((r) => r.unhandled) + unhandled}`);
-console.log(`  ${failed.length === 0 ? "PASS" : `FAIL: seeds ${failed.map((r) => r.seed).join(", ")}`}`);
-process.exit(failed.length === 0 && unhandled === 0 ? 0 : 1);
+function summary() {
+  const sum = (f: (r: RunResult) => number) => results.reduce((a, r) => a + f(r), 0);
+  const faults: Record<string, number> = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.faults)) faults[k] = (faults[k] ?? 0) + v;
+  const failed = results.filter((r) => !r.ok);
+  console.log("");
+  console.log(`torture: ${results.length} runs${interrupted ? " (interrupted)" : ""} (seeds ${seed}-${seed + runs - 1}), ${(results.length * days).toFixed(1)} virtual days of faults, ${((performance.now() - started) / 1000).toFixed(0)} s wall, ${jobs} at a time`);
+  console.log(`  faults: ${FAULT_KINDS.map((k) => `${k} ${faults[k] ?? 0}`).join(", ")}`);
+  console.log(`  wakes ${sum((r) => r.wakes)}, uplinks ${sum((r) => r.uplinks)}, readings in the cloud ${sum((r) => r.readings)}, duplicates dropped ${sum((r) => r.duplicates)}`);
+  console.log(`  declared: lost ${sum((r) => r.lost)}, evicted ${sum((r) => r.evicted)} (${sum((r) => r.deliveredThenEvicted)} of them delivered before eviction); undeclared gaps ${sum((r) => r.undeclared)}`);
+  console.log(`  acknowledged readings missing ${sum((r) => r.ackedMissing)}, bricked ${sum((r) => r.bricked)}, panics ${sum((r) => r.panics)}, wakes over the radio budget ${sum((r) => r.overBudget)} (max radio-on ${Math.max(0, ...results.map((r) => Math.round(r.maxRadioMs)))} ms)`);
+  console.log(`  cloud errors ${sum((r) => r.cloudErrors)}, unhandled rejections ${sum((r) => r.unhandled) + unhandled}`);
+  console.log(`  ${failed.length === 0 ? "PASS" : `FAIL: seeds ${failed.map((r) => r.seed).join(", ")}`}`);
+}
