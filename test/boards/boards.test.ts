@@ -18,7 +18,7 @@ const manifestSchema = ajv.compile({
   type: "object",
   additionalProperties: false,
   properties: {
-    "//": { type: "string" },
+    "//": { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }] },
     include: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }] },
     modules: { type: "object", additionalProperties: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }] } },
     preload: { type: "array", items: { type: "string" } },
@@ -28,6 +28,7 @@ const manifestSchema = ajv.compile({
     error: { type: "string" },
     warning: { type: "string" },
     defines: { type: "object" },
+    typescript: { type: "object" },
   },
 });
 
