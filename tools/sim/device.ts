@@ -297,6 +297,7 @@ export class VirtualDevice {
       if (!this.stop) continue; // loop returned at endAt with the device still awake
       await this.afterStop();
     }
+    this.dropSpare(); // no engine outlives run(): nothing keeps the host process alive
     this.summary.energy = this.energy.report(this.now);
     this.summary.version = this.running?.info.version;
     return this.summary;
@@ -308,6 +309,7 @@ export class VirtualDevice {
     this.endAt = Math.min(this.endAt, this.now);
     this.worker?.kill();
     this.worker = undefined;
+    this.dropSpare();
     for (const m of this.modules) m.reset?.();
   }
 
@@ -471,16 +473,14 @@ export class VirtualDevice {
     this.stop = undefined;
     this.panicInfo = undefined;
     this.moduleOrdinals = ["<boot>"];
-    this.worker = new XsWorker({
-      computeLimit: this.options.watchdogUnits ?? Math.round(5e9 / this.board.power.computeUnitNs.value), // ~5 s task watchdog
-      onCommand: (req) => this.onCommand(req),
-      onPrint: (line) => this.trace("print", { text: line }),
-    });
+    // A fresh engine per boot (a fresh heap, as the chip's): the one started ahead of time
+    // while the previous wake ran, or a new one. Starting the next one now hides the
+    // process start-up behind this wake.
+    const ready = this.spare ?? this.startEngine();
+    this.spare = this.summary.stoppedBecause ? undefined : this.startEngine();
     try {
-      await this.worker.evaluate(BOOT_SCRIPT);
+      this.worker = await ready;
     } catch (e) {
-      this.worker.kill();
-      this.worker = undefined;
       throw new Error(`virtual ESP32 runtime failed to start: ${String(e)}`);
     }
     // What Moddable's manifests give this app on esp32 (moddable/table.json); an image built before the table knew only the base.
@@ -491,6 +491,32 @@ export class VirtualDevice {
       this.stopWorker({ kind: "power-cut", offMs: off });
     }
     return true;
+  }
+
+  /** An XS engine that has run the boot script: the device's runtime before the app. */
+  private spare: Promise<XsWorker> | undefined;
+  private async startEngine(): Promise<XsWorker> {
+    const worker = new XsWorker({
+      computeLimit: this.options.watchdogUnits ?? Math.round(5e9 / this.board.power.computeUnitNs.value), // ~5 s task watchdog
+      onCommand: (req) => this.onCommand(req),
+      onPrint: (line) => this.trace("print", { text: line }),
+    });
+    try {
+      await worker.evaluate(BOOT_SCRIPT);
+    } catch (e) {
+      worker.kill();
+      throw e;
+    }
+    return worker;
+  }
+
+  private dropSpare(): void {
+    const spare = this.spare;
+    this.spare = undefined;
+    spare?.then(
+      (w) => w.kill(),
+      () => undefined,
+    );
   }
 
   private powerCutDuringBoot(e: PowerCut): boolean {
