@@ -417,3 +417,10 @@ export function checkLin(tc: Toolchain, target: Target): Esp32Check {
   }
   return { target, build, problems, partitions: [], modules };
 }
+
+/** Every manifest mcconfig read for this build (the makefile's MANIFEST list). */
+export function includedManifests(tmpDir: string): string[] {
+  const mk = readFileSync(join(tmpDir, "makefile"), "utf8");
+  const list = /^MANIFEST = \\\n((?:\t.*\n)+)/m.exec(mk)?.[1] ?? "";
+  return list.split("\n").map((l) => l.replace(/\\$/, "").trim()).filter(Boolean);
+}

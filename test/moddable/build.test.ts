@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  toolchain, checkEsp32, checkLin, esp32Targets, linTargets, importsOf, resolveSpecifier, unresolvedImports, parsePartitions, otaProblems, readmeSnippet, REPO,
+  toolchain, checkEsp32, checkLin, esp32Targets, linTargets, includedManifests, importsOf, resolveSpecifier, unresolvedImports, parsePartitions, otaProblems, readmeSnippet, REPO,
 } from "../../scripts/moddable/lib.ts";
 import { loadBoard } from "../../tools/sim/board.ts";
 
@@ -85,4 +85,32 @@ test("an import that no included manifest links is reported (xsl would link it a
   const probe = { ...fake!, name: "probe", source: join(REPO, "test/moddable/fixtures/imports-system.js") };
   assert.deepEqual(unresolvedImports([...r.modules, probe]).unresolved.filter((u) => u.module === "probe"), [{ module: "probe", specifier: "embedded:io/system" }]);
   assert.ok(readFileSync(probe.source, "utf8").includes("embedded:io/system"));
+});
+
+// The virtual ESP32 offers an app the rows of tools/sim/moddable/table.json for the Moddable manifests
+// it includes. What mcconfig really links for a board must agree with it: a row the real build does
+// not link is something the sim would let the firmware use and the chip would not have.
+test("the virtual ESP32's contract table offers only modules mcconfig really links for the boards", { skip }, () => {
+  const table = JSON.parse(readFileSync(join(REPO, "tools/sim/moddable/table.json"), "utf8"));
+  const t = tc as Exclude<typeof tc, string>;
+  const board = esp32Targets().find((x) => x.board)!;
+  const r = checkEsp32(t, board);
+  assert.ok(r.build.ok, r.problems.join("\n"));
+  const linked = new Set(r.modules.map((m) => m.name));
+  const prefix = t.moddable.replace(/\/$/, "") + "/";
+  const seen = new Set<string>();
+  const offered = new Map<string, string>();
+  const walk = (path: string) => {
+    if (seen.has(path)) return;
+    seen.add(path);
+    const row = table.manifests[path];
+    if (!row) return;
+    for (const inc of row.include ?? []) walk(inc);
+    for (const name of Object.keys(row.modules ?? {})) offered.set(name, path);
+  };
+  for (const inc of table.always?.include ?? []) walk(inc);
+  for (const m of includedManifests(r.build.tmpDir)) if (m.startsWith(prefix)) walk(m.slice(prefix.length));
+  assert.ok(offered.size > 0, "the table names modules for the manifests the board includes");
+  const notLinked = [...offered].filter(([name]) => !linked.has(name)).map(([name, from]) => `${name} (table: ${from})`);
+  assert.deepEqual(notLinked, [], `${board.name}: offered by the sim's table but not linked by mcconfig`);
 });
