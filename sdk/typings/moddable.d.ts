@@ -68,9 +68,10 @@ declare module "mc/config" {
   export { Config as default };
 }
 
-// $MODDABLE/typings/text/encoder.d.ts and decoder.d.ts: modules, not globals
-// (an app includes $MODDABLE/modules/data/text/encoder and decoder manifests
-// to have them; the SDK itself uses sdk/text/utf8.ts instead)
+// TextEncoder and TextDecoder are modules in Moddable, not globals: an app
+// includes $MODDABLE/modules/data/text/encoder and decoder manifests to have
+// them (the SDK itself uses sdk/text/utf8.ts instead).
+// $MODDABLE/typings/text/encoder.d.ts
 declare module "text/encoder" {
   interface TextEncoderEncodeIntoResult {
     read: number;
@@ -86,6 +87,7 @@ declare module "text/encoder" {
   };
   export { TextEncoder as default };
 }
+// $MODDABLE/typings/text/decoder.d.ts
 declare module "text/decoder" {
   interface TextDecoderOptions {
     fatal?: boolean;
