@@ -2,7 +2,7 @@ import TCP from "embedded:io/socket/tcp";
 import Timer from "timer";
 import type { MessageHandler, MqttConnection, PublishOptions, PublishProperties, QoS, SubscribeOptions, SubscribeResult } from "./types";
 import type { Properties } from "./properties";
-import { ConnectInfo, MqttCounters, Session, SessionEvents, SessionLimits, Subscription, SubscribeOutcome, type V5 } from "./session";
+import { ConnectInfo, MqttCounters, Session, SessionEvents, SessionLimits, SessionOptions, Subscription, SubscribeOutcome, type V5 } from "./session";
 import type { InflightStore } from "./store";
 import { MqttProtocolError } from "./error";
 import { topicMatches } from "./topic";
@@ -148,7 +148,7 @@ export class MQTTClient implements MqttConnection {
     if (options.tls && !options.socket) throw new Error("mqtt: tls needs options.socket, the class from embedded:io/socket/tcp/tls");
     const w = options.will;
     const s = options.session || { clean: true };
-    this.s = new Session({
+    const so: Record<string, unknown> = {
       version: options.version || (v5 ? 5 : 4),
       clientId: options.clientId,
       keepAlive: options.keepAlive ?? 60,
@@ -163,7 +163,10 @@ export class MQTTClient implements MqttConnection {
       topicAliases: options.topicAliases,
       connectTimeoutMs: options.connectTimeoutMs,
       pingTimeoutMs: options.pingTimeoutMs,
-    }, this as unknown as SessionEvents, v5);
+    };
+    // The session keeps these for good: no slots for options not given.
+    for (const k in so) if (so[k] === undefined) delete so[k];
+    this.s = new Session(so as unknown as SessionOptions, this as unknown as SessionEvents, v5);
     this.connect();
   }
 
@@ -225,11 +228,11 @@ export class MQTTClient implements MqttConnection {
   }
 
   route(filter: string, handler: MessageHandler): () => void {
+    // Copy on write: a handler may add or remove routes while a message is dispatched.
     const entry: [string, MessageHandler] = [filter, handler];
-    this.routes.push(entry);
+    this.routes = this.routes.concat([entry]);
     return () => {
-      const i = this.routes.indexOf(entry);
-      if (i >= 0) this.routes.splice(i, 1);
+      this.routes = this.routes.filter((e) => e !== entry);
     };
   }
 

@@ -264,9 +264,9 @@ export class Session {
   readonly limits: SessionLimits;
   /** What the server granted (defaults until CONNACK). */
   server: ConnectInfo;
-  /** MQTT 5 inbound aliases (index: alias) and outbound ones (topic -> alias); used by ./v5. */
-  aliasesIn: (string | undefined)[] = [];
-  aliasesOut = new Map<string, number>();
+  /** MQTT 5 inbound aliases (index: alias) and outbound ones (topic -> alias); made at open() on MQTT 5, used by ./v5. */
+  aliasesIn!: (string | undefined)[];
+  aliasesOut!: Map<string, number>;
 
   private ev: SessionEvents;
   private v5: V5 | undefined;
@@ -280,7 +280,8 @@ export class Session {
   private q0: Qos0[] = [];
   private nextId = 1;
   private sent = 0; // QoS 1/2 PUBLISH on the wire, unacknowledged, this connection
-  private q2in = new Set<number>();
+  /** Inbound QoS 2 packet ids awaiting PUBREL; made at the first one. */
+  private q2in: Set<number> | null = null;
   private keepAlive: number;
   private connackAt = -1;
   private pingAt = -1; // PINGRESP deadline while a PINGREQ is out
@@ -298,7 +299,7 @@ export class Session {
     if (options.version === 5 && !v5) throw err("MQTT 5 needs the v5 extension (xsiot/mqtt/client)", 0x84);
     this.v5 = options.version === 5 ? v5 : undefined;
     this.clientId = options.clientId;
-    this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
+    this.limits = options.limits ? { ...DEFAULT_SESSION_LIMITS, ...options.limits } : DEFAULT_SESSION_LIMITS;
     this.keepAlive = options.keepAlive;
     this.server = this.defaults();
     const store = (this.store = options.store);
@@ -325,7 +326,7 @@ export class Session {
   get busy(): boolean {
     // An inbound QoS 2 message awaiting PUBREL is an exchange in progress: a
     // flush-then-close must not cut it (the server would hold the message).
-    return this.out.size > 0 || this.pend.size > 0 || this.q0.length > 0 || (this.state === CONNECTED && this.q2in.size > 0);
+    return this.out.size > 0 || this.pend.size > 0 || this.q0.length > 0 || (this.state === CONNECTED && !!this.q2in && this.q2in.size > 0);
   }
   get info(): ConnectInfo {
     return this.server;
@@ -340,8 +341,10 @@ export class Session {
     this.server = this.defaults();
     this.pingAt = -1;
     this.sent = 0;
-    this.aliasesIn = [];
-    this.aliasesOut.clear();
+    if (this.v5) {
+      this.aliasesIn = [];
+      this.aliasesOut = new Map();
+    }
     this.state = CONNECTING;
     this.counters.connectAttempts++;
     this.connackAt = now + (this.opts.connectTimeoutMs ?? 10000);
@@ -558,7 +561,7 @@ export class Session {
         info.sessionPresent = sp === 1;
         if (props && v5) v5.connack(this, props, info);
         this.keepAlive = info.keepAlive;
-        if (!sp) this.q2in.clear();
+        if (!sp) this.q2in = null;
         this.state = CONNECTED;
         this.counters.connections++;
         this.ev.up(info);
@@ -590,7 +593,7 @@ export class Session {
         } else if (!topic) throw err("empty topic name", 0x90);
         const payload = b.subarray(this.at, end);
         if (qos === 2) {
-          const q2 = this.q2in;
+          const q2 = this.q2in || (this.q2in = new Set());
           if (!q2.has(id)) {
             if (q2.size >= this.limits.receiveMaximum) throw err(`more than ${this.limits.receiveMaximum} QoS 2 messages awaiting PUBREL`, 0x93);
             q2.add(id);
@@ -613,7 +616,7 @@ export class Session {
         }
         this.rest(end, NAMES[type]);
         if (type === PUBREL) {
-          const known = this.q2in.delete(id);
+          const known = !!this.q2in && this.q2in.delete(id);
           this.send(known || !v5 ? ack(PUBCOMP, id) : Uint8Array.of(0x70, 3, id >> 8, id & 255, 0x92), now);
           return;
         }
