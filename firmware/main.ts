@@ -173,7 +173,7 @@ async function main(): Promise<void> {
   let otaAgent: OtaAgent | undefined;
   await runWake({
     thing: id.thingName,
-    mqtt: { host: cloud.host, port: tls ? cloud.tlsPort : cloud.port, tls },
+    mqtt: { host: cloud.host, port: tls ? cloud.tlsPort : cloud.port, tls, socket: tls ? TLS : undefined },
     // The energy comparison's HTTPS mode: one POST per message, publish only (no shadow, jobs or commands).
     transport: settings.transport === "https" && cloud.httpsPort ? httpsUplink(TLS as never, cloud.httpsPort) : undefined,
     config: settings.sleep,

@@ -12,6 +12,7 @@
 // already written (provisioned). The claim is deleted only after the commit mark.
 import KeyValue, { type Storage } from "embedded:storage/key-value";
 import { deviceTimers } from "../timer/timers";
+import TLS from "embedded:io/socket/tcp/tls";
 import { MQTTClient } from "../mqtt/client";
 import { ProvisioningMachine, type Action, type Failure, type Identity } from "./machine";
 import { CERT_LABELS, isPem, isValidThingName, KEY_LABELS, MAX_PEM_CHARS } from "./messages";
@@ -258,6 +259,7 @@ export function provision(o: ProvisionOptions): Promise<ProvisionResult> {
       port: o.port,
       clientId: o.clientId,
       tls: { ca: o.ca, certificate: claim!.certificate, key: claim!.key },
+      socket: TLS,
       version: o.version ?? 5,
       keepAlive: 60,
       session: { clean: true },

@@ -12,6 +12,8 @@ export interface MqttTarget {
   host: string;
   port?: number;
   tls?: { ca?: string; certificate?: string; key?: string; serverName?: string; alpn?: string };
+  /** With tls: the socket class from "embedded:io/socket/tcp/tls" (the MQTT client does not import it). */
+  socket?: unknown;
   version?: 4 | 5;
 }
 
@@ -149,6 +151,7 @@ export function uplink(req: UplinkRequest): Promise<UplinkResult> {
     host: req.mqtt.host,
     port: req.mqtt.port,
     tls: req.mqtt.tls,
+    socket: req.mqtt.socket,
     version: req.mqtt.version ?? 4,
     clientId: req.thing,
     keepAlive: 60,
