@@ -104,6 +104,7 @@ function bytes(v: string | ArrayBuffer | ArrayBufferView): Uint8Array {
     utf8Write(v, out, 0);
     return out;
   }
+  if (v instanceof Uint8Array) return v;
   if (v instanceof ArrayBuffer) return new Uint8Array(v);
   return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
