@@ -9,7 +9,7 @@ export interface Sht3xOptions {
   /** An open I2C device at the sensor's address, e.g. `new I2C({ data, clock, hz, address: 0x44 })`. */
   i2c: I2CLike;
   repeatability?: Sht3xRepeatability;
-  /** Timer for measure(): System.setTimeout on the device, a fake in tests. */
+  /** Timer for measure(): deviceTimers.setTimeout (xsiot/timer/timers) on the device, a fake in tests. */
   setTimeout?: (callback: () => void, ms: number) => unknown;
 }
 
