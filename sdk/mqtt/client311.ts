@@ -94,6 +94,8 @@ interface Waiter {
 }
 
 const NO_PROPS: PublishProperties = Object.freeze({}) as PublishProperties;
+// Shared while empty (copied on write), so an idle client holds no array for them.
+const NONE: never[] = Object.freeze([]) as unknown as never[];
 const CLOSED = "mqtt: client closed";
 
 function noop(): void {}
@@ -135,17 +137,15 @@ export class MQTTClient implements MqttConnection {
   private failTimer: TimerId | undefined;
   private attempt = 0;
   private closed = false;
-  private routes: [string, MessageHandler][] = [];
+  private routes: [string, MessageHandler][] = NONE;
   private subscriptions = new Map<string, SubscribeOptions>();
-  private waiters: Waiter[] = [];
-  private now: () => number;
+  private waiters: Waiter[] = NONE;
   private x: Extensions | undefined;
 
   constructor(options: MQTTClientOptions, x?: Extensions) {
     this.o = options;
     this.x = x;
     const v5 = x && x.v5;
-    this.now = options.now || Date.now;
     if (options.tls && !options.socket) throw new Error("mqtt: tls needs options.socket, the class from embedded:io/socket/tcp/tls");
     const w = options.will;
     const s = options.session || { clean: true };
@@ -174,6 +174,11 @@ export class MQTTClient implements MqttConnection {
   /** True between CONNACK and the end of the connection. */
   get connected(): boolean {
     return this.s.connected;
+  }
+
+  private now(): number {
+    const f = this.o.now;
+    return f ? f() : Date.now();
   }
 
   /** Cumulative traffic counters (bytes, packets, connection attempts, connections). */
@@ -233,7 +238,8 @@ export class MQTTClient implements MqttConnection {
     const entry: [string, MessageHandler] = [filter, handler];
     this.routes = this.routes.concat([entry]);
     return () => {
-      this.routes = this.routes.filter((e) => e !== entry);
+      const left = this.routes.filter((e) => e !== entry);
+      this.routes = left.length ? left : NONE;
     };
   }
 
@@ -244,11 +250,10 @@ export class MQTTClient implements MqttConnection {
     const p = promise<void>(d);
     const waiter: Waiter = { resolve: d.resolve as () => void, reject: d.reject, timer: undefined };
     waiter.timer = Timer.set(() => {
-      const i = this.waiters.indexOf(waiter);
-      if (i >= 0) this.waiters.splice(i, 1);
+      this.waiters = this.waiters.filter((w) => w !== waiter);
       waiter.reject(new Error(`mqtt: flush deadline of ${deadlineMs} ms passed with operations unacknowledged`));
     }, deadlineMs);
-    this.waiters.push(waiter);
+    this.waiters = this.waiters.concat([waiter]);
     return p;
   }
 
@@ -528,7 +533,7 @@ export class MQTTClient implements MqttConnection {
     this.dropSocket();
     this.s.abort(error instanceof MqttProtocolError ? error : new MqttProtocolError(error.message, 0x80));
     const waiters = this.waiters;
-    this.waiters = [];
+    this.waiters = NONE;
     for (const w of waiters) {
       Timer.clear(w.timer);
       w.reject(error);
@@ -540,7 +545,7 @@ export class MQTTClient implements MqttConnection {
   private check(): void {
     if (!this.waiters.length || this.s.busy) return;
     const waiters = this.waiters;
-    this.waiters = [];
+    this.waiters = NONE;
     for (const w of waiters) {
       Timer.clear(w.timer);
       w.resolve();

@@ -265,8 +265,8 @@ export class Session {
   /** What the server granted (defaults until CONNACK). */
   server: ConnectInfo;
   /** MQTT 5 inbound aliases (index: alias) and outbound ones (topic -> alias); made at open() on MQTT 5, used by ./v5. */
-  aliasesIn!: (string | undefined)[];
-  aliasesOut!: Map<string, number>;
+  declare aliasesIn: (string | undefined)[];
+  declare aliasesOut: Map<string, number>;
 
   private ev: SessionEvents;
   private v5: V5 | undefined;

@@ -27,11 +27,14 @@ function der(v: string | ArrayBuffer | undefined, what: string): ArrayBuffer | u
 
 export function secure(tls: TlsOptions, host: string): object {
   const cert = der(tls.certificate, "certificate");
-  return {
-    certificate: der(tls.ca, "ca"),
-    clientCertificates: cert ? [cert] : undefined,
-    clientKey: der(tls.key, "key"),
-    serverName: tls.serverName || host,
-    applicationLayerProtocolNegotiation: tls.alpn,
-  };
+  // Only keys that have a value: Moddable's session tests options with `in`
+  // (modules/crypt/ssl/session_419.js), and an ALPN key holding undefined throws in the handshake.
+  const out: Record<string, unknown> = { serverName: tls.serverName || host };
+  const ca = der(tls.ca, "ca");
+  if (ca) out.certificate = ca;
+  if (cert) out.clientCertificates = [cert];
+  const key = der(tls.key, "key");
+  if (key) out.clientKey = key;
+  if (tls.alpn) out.applicationLayerProtocolNegotiation = tls.alpn;
+  return out;
 }
