@@ -109,7 +109,35 @@ export function errorLines(log: string): string[] {
  * Runs mcconfig for one manifest: esp32 through the XS stages only (tsc, xsc, xsl, mcrez);
  * lin through the whole build (`-m -t build`), which leaves an mc.so to run.
  */
+/** Runs fn holding a lock on dir: two test runs on one machine must not build in the same cache at once. */
+function withLock<T>(dir: string, fn: () => T): T {
+  const lock = dir + ".lock";
+  mkdirSync(dirname(lock), { recursive: true });
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      // A lock older than any build is left from a killed run.
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 15 * 60_000) rmSync(lock, { recursive: true, force: true });
+      } catch {}
+      Atomics.wait(pause, 0, 0, 200);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 export function buildApp(tc: Toolchain, manifest: string, platform: "esp32" | "lin", name: string, cacheKey = name): BuildResult {
+  return withLock(join(CACHE, platform, cacheKey), () => buildAppLocked(tc, manifest, platform, name, cacheKey));
+}
+
+function buildAppLocked(tc: Toolchain, manifest: string, platform: "esp32" | "lin", name: string, cacheKey: string): BuildResult {
   const t0 = Date.now();
   // Apps that share a cache key share make's outputs (the boards differ only in mc/config).
   const out = join(CACHE, platform, cacheKey);
