@@ -86,11 +86,21 @@ export class EmbeddedBus implements Bus {
 export class MqttBus implements Bus {
   readonly kind = "external" as const;
   private handlers: { filter: string; handler: BusHandler }[] = [];
+  /** MQTT 5 Subscription Identifier of each filter. A broker sends one copy of a message per
+   * matching subscription (Mosquitto does, for overlapping filters such as `a/+/b` and `a/+/+`);
+   * each copy names its subscription, so a handler runs once per message, not once per copy. */
+  private subscriptionIds = new Map<string, number>();
   private queue: SerialDispatcher;
   private constructor(private client: mqtt.MqttClient, log: Logger) {
     this.queue = new SerialDispatcher(log);
-    client.on("message", (topic, payload) => {
-      for (const h of this.handlers) if (topicMatches(h.filter, topic)) this.queue.dispatch(h.handler, { topic, payload });
+    client.on("message", (topic, payload, packet) => {
+      const sid = (packet as { properties?: { subscriptionIdentifier?: number | number[] } }).properties?.subscriptionIdentifier;
+      const ids = sid === undefined ? undefined : new Set(Array.isArray(sid) ? sid : [sid]);
+      for (const h of this.handlers) {
+        if (!topicMatches(h.filter, topic)) continue;
+        if (ids && !ids.has(this.subscriptionIds.get(h.filter)!)) continue;
+        this.queue.dispatch(h.handler, { topic, payload });
+      }
     });
     client.on("error", (e) => log.warn(`external broker: ${e.message}`));
   }
@@ -113,7 +123,10 @@ export class MqttBus implements Bus {
   async subscribe(filter: string, handler: BusHandler): Promise<() => Promise<void>> {
     const entry = { filter, handler };
     this.handlers.push(entry);
-    const granted = await this.client.subscribeAsync(filter, { qos: 1 });
+    const v5 = this.client.options.protocolVersion === 5;
+    let id = this.subscriptionIds.get(filter);
+    if (id === undefined) this.subscriptionIds.set(filter, (id = this.subscriptionIds.size + 1));
+    const granted = await this.client.subscribeAsync(filter, { qos: 1, ...(v5 ? { properties: { subscriptionIdentifier: id } } : {}) });
     if (granted.some((g) => g.qos >= 0x80)) throw new Error(`external broker refused subscription to ${filter}`);
     return async () => {
       this.handlers = this.handlers.filter((h) => h !== entry);
