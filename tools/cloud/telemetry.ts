@@ -118,8 +118,8 @@ export function telemetryService(ctx: CloudContext): TelemetryService {
        lost = MAX(lost, excluded.lost), evicted = MAX(evicted, excluded.evicted), corrupted = MAX(corrupted, excluded.corrupted)`,
   );
   const refuse = db.prepare(
-    `INSERT INTO policy_refusals (client, kind, count, last_topic) VALUES (?, ?, 1, ?)
-     ON CONFLICT(client, kind) DO UPDATE SET count = count + 1, last_topic = excluded.last_topic`,
+    `INSERT INTO policy_refusals (client, kind, count, last_topic) VALUES (?, ?, ?, ?)
+     ON CONFLICT(client, kind) DO UPDATE SET count = count + excluded.count, last_topic = excluded.last_topic`,
   );
   const record = db.transaction((thing: string, payload: Buffer, cbor: boolean) => {
     const msg = parseTelemetry(payload, cbor);
@@ -141,6 +141,22 @@ export function telemetryService(ctx: CloudContext): TelemetryService {
     }
   };
 
+  const pendingRefusals = new Map<string, { count: number; topic: string }>();
+  const flushRefusals = () => {
+    if (!pendingRefusals.size) return;
+    const batch = [...pendingRefusals];
+    pendingRefusals.clear();
+    try {
+      db.transaction(() => {
+        for (const [key, v] of batch) {
+          const [kind, client] = key.split("\n");
+          refuse.run(client, kind, v.count, v.topic.slice(0, 256));
+        }
+      })();
+    } catch (e) {
+      ctx.log.error(`telemetry: storing refusal counts failed: ${(e as Error).message}`);
+    }
+  };
   const aedes = ctx.bus.kind === "embedded" ? (ctx.bus as unknown as { broker?: Aedes }).broker : undefined;
   let restore: (() => void) | undefined;
   let unsubscribe: (() => Promise<void>) | undefined;
@@ -158,18 +174,24 @@ export function telemetryService(ctx: CloudContext): TelemetryService {
           });
         } as Aedes["authorizePublish"];
         const audit = brokerAudit(ctx.registry);
+        // Counted in memory, written once a second: a flood of refused publishes must cost the
+        // broker a map update each, not a database write each (it starved the victim's own requests).
         const onAudit = (e: AuditEvent) => {
           if (e.kind !== "publish-refused" && e.kind !== "subscribe-refused") return;
-          try {
-            refuse.run(e.clientId, e.kind === "publish-refused" ? "publish" : "subscribe", e.topic.slice(0, 256));
-          } catch (err) {
-            ctx.log.error(`telemetry: counting a refusal failed: ${(err as Error).message}`);
-          }
+          const key = `${e.kind === "publish-refused" ? "publish" : "subscribe"}\n${e.clientId}`;
+          const p = pendingRefusals.get(key);
+          if (p) {
+            p.count++;
+            p.topic = e.topic;
+          } else if (pendingRefusals.size < 10_000) pendingRefusals.set(key, { count: 1, topic: e.topic });
         };
         audit.on("event", onAudit);
+        const flusher = setInterval(flushRefusals, 1000);
+        flusher.unref();
         restore = () => {
           aedes.authorizePublish = authorizePublish;
           audit.off("event", onAudit);
+          clearInterval(flusher);
         };
       } else {
         const off1 = await ctx.bus.subscribe("dt/+/telemetry", (m) => onTelemetry(m.topic, m.payload));
@@ -182,6 +204,7 @@ export function telemetryService(ctx: CloudContext): TelemetryService {
     },
     async stop() {
       restore?.();
+      flushRefusals();
       await unsubscribe?.();
     },
     view(thing: string): TelemetryView {
@@ -226,6 +249,7 @@ export function telemetryService(ctx: CloudContext): TelemetryService {
       };
     },
     refused() {
+      flushRefusals();
       return (db.prepare("SELECT client, kind, count, last_topic AS lastTopic FROM policy_refusals ORDER BY client, kind").all() as {
         client: string;
         kind: string;

@@ -50,8 +50,17 @@ export interface RunOptions {
   faultRate?: number;
   /** A client floods the device's topics all run long (the battery-drain attack). */
   flood?: boolean;
+  /** The flooder's publishes per second (default 100: AWS IoT Core's per-connection quota). */
+  floodRate?: number;
   /** Keep the run's directory (device flash, cloud.db) for inspection. */
   keep?: boolean;
+  /**
+   * Real ms the sim waits for an answer to what the device wrote before it lets virtual
+   * time jump (default 400: loopback answers take milliseconds, and drop faults then cost
+   * little). On a loaded host a late answer becomes a timed-out uplink, one more fault;
+   * runs that compare energy or require every uplink to succeed use more.
+   */
+  replyWaitMs?: number;
 }
 
 export interface RunResult {
@@ -209,7 +218,7 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
       scenario,
       startTime: t0,
       quietMs: 50,
-      replyWaitMs: 400, // loopback answers take milliseconds; a request still unanswered after this is treated as lost (drop faults)
+      replyWaitMs: o.replyWaitMs ?? 400,
       maxPanics: 5,
       deviceConfig: {
         cloud: { host: "127.0.0.1", port: ports.mqtt, tlsPort: ports.mqtts, caPem: ca.certPem },
@@ -319,7 +328,7 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
       }
     }
     note(`seed ${o.seed}: ${schedule.length} faults over ${o.days} virtual day(s)`);
-    if (o.flood) flood = startFlood(ports, pki, thing, api);
+    if (o.flood) flood = startFlood(ports, pki, thing, api, o.floodRate ?? 100);
 
     // Faults, then healthy until drained.
     const end = o.days * DAY;
@@ -512,7 +521,7 @@ function firmwareLog(events: TraceEvent[]) {
  * pushes desired-state changes that the cloud turns into real deltas for the
  * device, several per second.
  */
-function startFlood(ports: { mqtts: number }, pki: string, victim: string, api: (m: string, p: string, b?: unknown) => Promise<unknown>) {
+function startFlood(ports: { mqtts: number }, pki: string, victim: string, api: (m: string, p: string, b?: unknown) => Promise<unknown>, rate: number) {
   let stopped = false;
   const state = { sent: 0, stop: async () => {} };
   const run = (async () => {
@@ -526,13 +535,16 @@ function startFlood(ports: { mqtts: number }, pki: string, victim: string, api: 
     const topics = [`$aws/things/${victim}/shadow/update/delta`, `$aws/things/${victim}/jobs/notify`, `$aws/things/${victim}/jobs/notify-next`, `nobody/${victim}/x`];
     let n = 0;
     const payload = JSON.stringify({ state: { flood: "x".repeat(200) }, version: 1 });
+    // AWS IoT Core takes at most 100 publishes per second per connection (its published quota);
+    // the local broker enforces no such limit, so the rate is the flooder's (rate / 10 every 100 ms).
+    const burst = Math.max(1, Math.round(rate / 10));
     const pump = async () => {
       while (!stopped) {
         if (client.connected) {
-          for (let i = 0; i < 20 && !stopped; i++) client.publish(topics[n++ % topics.length], payload, { qos: 0 });
-          state.sent += 20;
+          for (let i = 0; i < burst && !stopped; i++) client.publish(topics[n++ % topics.length], payload, { qos: 0 });
+          state.sent += burst;
         }
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, 100));
       }
     };
     const desired = async () => {
