@@ -99,7 +99,7 @@ export function utf8Decode(b: Uint8Array, from: number, to: number, rejectNul = 
   // forms, surrogates or the range): the bytes are checked here first.
   if (xsToString && to - from > 8) {
     check(b, from, to, rejectNul);
-    return xsToString(b.buffer, b.byteOffset + from, to - from);
+    return xsToString.call(String, b.buffer, b.byteOffset + from, to - from);
   }
   return decodeLoop(b, from, to, rejectNul);
 }
