@@ -49,8 +49,9 @@ export function utf8Length(s: string, rejectNul = false): number {
 // text/encoder and text/decoder, which an app would have to include). XS's own
 // UTF-8 built-ins do the native part instead: ArrayBuffer.fromString and
 // String.fromArrayBuffer (xs/sources/xsDataView.c, xs/sources/xsString.c,
-// typed in xs/includes/xs.d.ts), present on every Moddable build and in the
-// virtual ESP32's engine; other engines (Node, Espruino) use the loops below.
+// typed in xs/includes/xs.d.ts), present on every Moddable build; engines
+// without them (Node, Espruino) use the loops below. Called as methods: XS's
+// fromString constructs through its receiver ("new: not a constructor" unbound).
 const xsFromString = (ArrayBuffer as { fromString?: (s: string) => ArrayBuffer }).fromString;
 const xsToString = (String as { fromArrayBuffer?: (b: ArrayBufferLike, offset?: number, length?: number) => string }).fromArrayBuffer;
 
