@@ -5,7 +5,7 @@ import TCP from "embedded:io/socket/tcp";
 import config from "mc/config";
 import { deepSleep } from "xsiot/native/esp32";
 
-const c = config as { port: number; bytes: number };
+const c = config as unknown as { port: number; bytes: number };
 let got = 0;
 let calls = 0;
 let asked = false;

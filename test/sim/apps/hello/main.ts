@@ -8,5 +8,5 @@ let heapCounter = 0;
 heapCounter++;
 counter[0] = resetReason() === "deep-sleep" ? counter[0] + 1 : 1;
 retain(counter);
-trace(`hello boot ${counter[0]} reset=${resetReason()} wake=${wakeCause()} heap=${heapCounter} now=${Date.now()} v=${(config as { version: string }).version}`);
+trace(`hello boot ${counter[0]} reset=${resetReason()} wake=${wakeCause()} heap=${heapCounter} now=${Date.now()} v=${(config as unknown as { version: string }).version}`);
 Timer.set(() => deepSleep({ us: 15 * 60 * 1_000_000 }), 20);

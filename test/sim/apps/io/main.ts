@@ -6,7 +6,8 @@ import Timer from "timer";
 import { deepSleep, wakeCause, wakePin } from "xsiot/native/esp32";
 import { crc8 } from "./lib";
 
-const adc = new Analog({ pin: 36, esp32: { calibrated: false } }); // raw counts: the board's ADC curve
+const adcOptions = { pin: 36, esp32: { calibrated: false } }; // raw counts: the board's ADC curve (esp32 options are not in Moddable's typing)
+const adc = new Analog(adcOptions);
 const door = new Digital({ pin: 4, mode: Digital.InputPullUp });
 const sht = new I2C({ data: 21, clock: 22, hz: 100_000, address: 0x44 });
 sht.write(Uint8Array.of(0x24, 0x00));

@@ -9,7 +9,7 @@ import { deepSleep } from "xsiot/native/esp32";
 import { base64 } from "./lib";
 
 // tls: DER as base64 (ca: the trust anchor; certificate and key: the client's, key in PKCS#8).
-const c = config as { port: number; tls?: { ca: string; certificate?: string; key?: string } };
+const c = config as unknown as { port: number; tls?: { ca: string; certificate?: string; key?: string } };
 let received = "";
 const options = {
   address: "127.0.0.1",
@@ -20,7 +20,7 @@ const options = {
     this.write(new TextEncoder().encode("ping from xs\n"));
   },
   onReadable(this: TCP, count: number) {
-    received += new TextDecoder().decode(this.read(count));
+    received += new TextDecoder().decode(this.read(count) as ArrayBuffer); // format "buffer": an ArrayBuffer
     if (received.endsWith("\n")) {
       trace(`echo: ${received.trim()}`);
       this.close();

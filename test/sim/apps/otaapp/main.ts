@@ -2,7 +2,7 @@
 import config from "mc/config";
 import { deepSleep, ota } from "xsiot/native/esp32";
 
-const c = config as { version: string; selfTest: "pass" | "fail" | "hang" | "rollback" };
+const c = config as unknown as { version: string; selfTest: "pass" | "fail" | "hang" | "rollback" };
 trace(`running ${c.version} on ${ota.running()} state=${ota.state()}`);
 if (ota.state() === "pending-verify") {
   if (c.selfTest === "pass") ota.markValid();
