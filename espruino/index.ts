@@ -1,7 +1,9 @@
 // The xsiot SDK for Espruino: one module (require("xsiot")) with the SDK's
 // sans-I/O cores, unchanged, over the Espruino port layer in ./port.
 import "./port/polyfills";
-export { MQTTClient } from "../sdk/mqtt/client";
+export { MQTTClient } from "../sdk/mqtt/client311";
+export { default as TCP } from "./port/tcp";
+export { default as TLS } from "./port/tls";
 export { MqttProtocolError } from "../sdk/mqtt/error";
 export { ShadowClient, ShadowError } from "../sdk/shadow/client";
 export { JobsAgent, JobsError } from "../sdk/jobs/agent";

@@ -47,7 +47,11 @@ function sdkResolve() {
       if (source === "babel-plugin-transform-async-to-promises/helpers") return join(root, "node_modules", source + ".mjs");
       if (source.startsWith("xsiot/")) return resolveTs(join(root, "sdk", source.slice(6)));
       if (!importer || source.startsWith("/")) return resolveTs(resolve(source));
-      if (source.startsWith(".")) return resolveTs(resolve(dirname(importer), source));
+      if (source.startsWith(".")) {
+        const file = resolveTs(resolve(dirname(importer), source));
+        // MQTT 3.1.1 only on Espruino: the 3.1.1 client never loads the MQTT 5 code (properties, reasons, aliases).
+        return file === join(root, "sdk/mqtt/client.ts") ? join(root, "sdk/mqtt/client311.ts") : file;
+      }
       this.error(`${source} (from ${importer}) is neither SDK nor port code: Espruino has no such module`);
     },
   };
@@ -93,6 +97,28 @@ function globalsFromPort() {
   });
 }
 
+/** Espruino refuses `array.length = n` ("Assignment to a constant"): truncate with splice instead. */
+function arrayLength({ types: t }) {
+  const pure = (n) => t.isIdentifier(n) || t.isThisExpression(n) || (t.isMemberExpression(n) && !n.computed && pure(n.object));
+  return {
+    visitor: {
+      AssignmentExpression(path) {
+        const l = path.node.left;
+        if (path.node.operator !== "=" || !t.isMemberExpression(l) || l.computed || !t.isIdentifier(l.property, { name: "length" })) return;
+        if (!pure(l.object)) throw path.buildCodeFrameError("length assignment on an expression with side effects: Espruino cannot set length");
+        const v = path.scope.generateUidIdentifier("n");
+        path.scope.push({ id: v });
+        const obj = () => t.cloneNode(l.object);
+        path.replaceWith(t.sequenceExpression([
+          t.assignmentExpression("=", v, path.node.right),
+          t.callExpression(t.memberExpression(obj(), t.identifier("splice")), [v, t.memberExpression(obj(), t.identifier("length"))]),
+          v,
+        ]));
+      },
+    },
+  };
+}
+
 const babelOptions = {
   babelHelpers: "bundled",
   babelrc: false,
@@ -124,9 +150,9 @@ const babelOptions = {
       modules: false,
       exclude: ["transform-typeof-symbol", "transform-regenerator", "transform-async-to-generator"],
     }],
-    ["@babel/preset-typescript", { onlyRemoveTypeImports: false }],
+    ["@babel/preset-typescript", { onlyRemoveTypeImports: false, allowDeclareFields: true }],
   ],
-  plugins: [errorBase, ["babel-plugin-transform-async-to-promises", { externalHelpers: true }]],
+  plugins: [errorBase, arrayLength, ["babel-plugin-transform-async-to-promises", { externalHelpers: true }]],
 };
 
 const terserOptions = {

@@ -51,4 +51,7 @@
     return pins[pinKey(pin)] ? 1 : 0;
   };
   global.digitalWrite = function () {};
+  // A device never exits; Espruino's Linux build exits when no timer is left,
+  // even with sockets open. Only deep sleep (quit) ends this process.
+  setInterval(function () {}, 3600000);
 })();

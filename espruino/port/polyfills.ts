@@ -163,8 +163,14 @@ P(Array, "from", (src: any, f?: (v: unknown, i: number) => unknown) => {
   if (f) for (let j = 0; j < out.length; j++) out[j] = f(out[j], j);
   return out;
 });
+// (Espruino's built-in functions have no .call: copy arguments by hand.)
+function args(a: IArguments): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < a.length; i++) out.push(a[i]);
+  return out;
+}
 P(Array, "of", function () {
-  return Array.prototype.slice.call(arguments);
+  return args(arguments);
 });
 const A = Array.prototype as any;
 P(A, "includes", function (this: unknown[], v: unknown) {
@@ -193,7 +199,7 @@ P(ArrayBuffer.prototype, "slice", function (this: ArrayBuffer, from?: number, to
   return new Uint8Array(this).slice(from, to).buffer;
 });
 P(Uint8Array, "of", function () {
-  return new Uint8Array(Array.prototype.slice.call(arguments));
+  return new Uint8Array(args(arguments));
 });
 P(Promise.prototype, "finally", function (this: Promise<unknown>, f: () => void) {
   return this.then(

@@ -48,7 +48,7 @@ export function run(cwd: string, script: string, opts: { timeoutMs?: number; bin
   let buf = "";
   let ended = false;
   const onLine = (raw: string): void => {
-    const l = raw.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").replace(/^>+/, "").trimEnd();
+    const l = raw.replace(/\x1b\[[0-9;]*[A-Za-z]|\r/g, "").replace(/^>+/, "").trimEnd();
     if (!l) return;
     lines.push(l);
     for (const w of waiters.slice()) if (w.re.test(l)) {

@@ -6,7 +6,8 @@
 // let has no per-iteration binding, and transpiling them all is simpler than
 // allowing some), no accessor properties in object literals, and — because
 // Espruino does not hoist function declarations — every function declaration
-// first in its scope, before any other statement.
+// first in its scope, before any other statement. Nor can it set an array's
+// length ("Assignment to a constant").
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as acorn from "acorn";
@@ -58,6 +59,9 @@ export function lint(code: string): string[] {
     if (n.type === "BlockStatement" && !(parent && /Function/.test(parent.type))) {
       for (const s of n.body) if (s.type === "FunctionDeclaration") problems.push(`${where(s)}: function ${s.id.name} declared in a block`);
     }
+    if (n.type === "AssignmentExpression" && n.left.type === "MemberExpression" && !n.left.computed && n.left.property.name === "length") {
+      problems.push(`${where(n)}: sets .length (Espruino: "Assignment to a constant")`);
+    }
     if (n.type === "Property" && (n.kind === "get" || n.kind === "set")) problems.push(`${where(n)}: accessor in an object literal`);
     if (n.type === "Identifier" && BANNED.has(n.name)) {
       const isKey = parent && ((parent.type === "MemberExpression" && parent.property === n && !parent.computed) || (parent.type === "Property" && parent.key === n));
@@ -99,5 +103,6 @@ test("the lint refuses what Espruino cannot run", () => {
   assert.match(lint("require('fs');").join(), /require\("fs"\)/);
   assert.match(lint("process.exit(1);").join(), /process.exit/);
   assert.match(lint("var m = new Map();").join(), /uses Map/);
+  assert.match(lint("var q = [1]; q.length = 0;").join(), /sets .length/);
   assert.deepEqual(lint("function f() {} f(); var t = typeof Symbol; require('Storage'); process.memory();"), []);
 });
