@@ -7,10 +7,12 @@ import { delimiter, join } from "node:path";
 import { boardIds, loadBoard, BoardError } from "../../sim/board.ts";
 import { manifestPath, writeManifests } from "../../boards/manifests.ts";
 import { REPO_ROOT } from "../../sim/image.ts";
+import { flashEspruino } from "../../../espruino/flash.ts";
 
 export const summary = "build and flash the firmware to a board with mcconfig";
 
 const HELP = `usage: xsiot flash --board ID [--port /dev/ttyUSB0] [--debug] [--dry-run]
+       xsiot flash --runtime espruino --port /dev/ttyUSB0 [--settings xsiot.json] [--dry-run]
        xsiot flash --write-manifests
 
   --board ID          one of: ${boardIds().join(", ")}
@@ -18,6 +20,8 @@ const HELP = `usage: xsiot flash --board ID [--port /dev/ttyUSB0] [--debug] [--d
   --debug             debug build (-d): connects to xsbug
   --dry-run           check prerequisites and print the mcconfig command only
   --write-manifests   regenerate manifests/<board>.json from boards/*.json
+  --runtime espruino  the Espruino bundle + reference app instead (espruino/), sent with the
+                      espruino npm tool into Storage; --settings FILE becomes Storage "xsiot.json"
 
 Needs: MODDABLE (Moddable SDK checkout, tools built), IDF_PATH (ESP-IDF, export.sh sourced),
 mcconfig on PATH. XSIOT is set to this repository for the manifests' $(XSIOT) paths.`;
@@ -54,9 +58,16 @@ export async function run(args: string[]): Promise<number> {
         debug: { type: "boolean", default: false },
         "dry-run": { type: "boolean", default: false },
         "write-manifests": { type: "boolean", default: false },
+        runtime: { type: "string" },
+        settings: { type: "string" },
       }, HELP);
   if (!parsed) return 0;
   const { values } = parsed;
+  if (values.runtime === "espruino") return flashEspruino({ root: REPO_ROOT, port: values.port, settings: values.settings, dryRun: values["dry-run"] });
+  if (values.runtime !== undefined && values.runtime !== "moddable") {
+    console.error(`xsiot flash: unknown --runtime ${values.runtime} (moddable or espruino)`);
+    return 1;
+  }
   if (values["write-manifests"]) {
     const changed = writeManifests();
     console.log(changed.length ? `wrote ${changed.join(", ")}` : "manifests are up to date");
