@@ -8,6 +8,7 @@ import config from "mc/config";
 import { runWake } from "xsiot/sleep/scheduler";
 import type { UplinkContext } from "xsiot/sleep/uplink";
 import { rawToMillivolts, type AdcCalibration } from "xsiot/sensors/calibration";
+import { utf8String } from "xsiot/text/utf8";
 
 interface NodeConfig {
   thing?: string;
@@ -27,7 +28,8 @@ const thing = c.thing ?? c.deviceName ?? "node";
 const cal: AdcCalibration = c.board?.adc?.calibration ?? { attenuationDb: 11, points: [[0, 0], [4095, 3300]] };
 
 function mv(pin: number): number {
-  const a = new Analog({ pin });
+  // close() exists on Moddable's esp32 Analog (modules/io/analog/esp32/_analog.js), not in its typing.
+  const a = new Analog({ pin }) as Analog & { close(): void };
   try {
     return rawToMillivolts(cal, a.read());
   } finally {
@@ -56,7 +58,7 @@ function shadowSync(ctx: UplinkContext): Promise<void> {
     const remove = ctx.client.route(`${base}/accepted`, (_topic, payload) => {
       try {
         if (payload.byteLength > 8192) throw new Error("shadow document too large");
-        const doc = JSON.parse(new TextDecoder().decode(payload)) as { timestamp?: number; state?: { desired?: { config?: unknown } } };
+        const doc = JSON.parse(utf8String(payload)) as { timestamp?: number; state?: { desired?: { config?: unknown } } };
         if (typeof doc.timestamp === "number") ctx.setServerTime(doc.timestamp * 1000);
         if (doc.state?.desired?.config !== undefined) ctx.setConfig(doc.state.desired.config);
       } catch (e) {
@@ -67,7 +69,7 @@ function shadowSync(ctx: UplinkContext): Promise<void> {
     ctx.client.route(`${base}/rejected`, (_topic, payload) => {
       // No shadow yet: the rejection still carries the server time.
       try {
-        const doc = JSON.parse(new TextDecoder().decode(payload)) as { timestamp?: number };
+        const doc = JSON.parse(utf8String(payload)) as { timestamp?: number };
         if (typeof doc.timestamp === "number") ctx.setServerTime(doc.timestamp * 1000);
       } catch {
         // ignored
