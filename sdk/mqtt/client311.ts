@@ -359,26 +359,30 @@ export class MQTTClient implements MqttConnection {
     const o = this.o;
     const self = this;
     const tls = o.tls;
+    // This connection's socket, captured rather than taken from `this` in the callbacks:
+    // Moddable's examples/io/tcp/tlssocket/tlssocket.js calls them as methods of its own
+    // callbacks object (`this.#callbacks.onWritable?.(...)`), not with `this` = the socket.
+    let sock: Socket | null = null;
     const options: Record<string, unknown> = {
       port: o.port || (tls ? 8883 : 1883),
       format: "buffer",
-      onReadable(this: unknown, count: number) {
+      onReadable(count: number) {
         try {
-          self.onReadable(this as Socket, count);
+          if (sock) self.onReadable(sock, count);
         } catch (e) {
           fault("readable handler", e);
         }
       },
-      onWritable(this: unknown, count: number) {
+      onWritable(count: number) {
         try {
-          self.onWritable(this as Socket, count);
+          if (sock) self.onWritable(sock, count);
         } catch (e) {
           fault("writable handler", e);
         }
       },
-      onError(this: unknown, message?: string) {
+      onError(message?: string) {
         try {
-          self.onSocketError(this as Socket, message);
+          if (sock) self.onSocketError(sock, message);
         } catch (e) {
           fault("error handler", e);
         }
@@ -397,7 +401,7 @@ export class MQTTClient implements MqttConnection {
     this.writable = 0;
     this.queue.length = 0;
     try {
-      this.sock = new ((o.socket || TCP) as SocketClass)(options);
+      this.sock = sock = new ((o.socket || TCP) as SocketClass)(options);
     } catch (e) {
       this.sock = null;
       this.ended(new Error(`mqtt: cannot open socket to ${o.host}: ${e}`));
