@@ -57,6 +57,23 @@ function sdkResolve() {
   };
 }
 
+/**
+ * Espruino's Function.apply takes at most 256 arguments; sdk/text/utf8 turns
+ * bytes into text with String.fromCharCode.apply in runs of RUN (512 for XS).
+ * The Espruino build uses runs of 256. Fails loudly if the SDK's line changes.
+ */
+function applyLimit() {
+  return {
+    name: "xsiot-apply-limit",
+    transform(code, id) {
+      if (!id.endsWith(join("sdk", "text", "utf8.ts"))) return null;
+      const re = /const RUN = \d+;/;
+      if (!re.test(code)) this.error("sdk/text/utf8.ts no longer has `const RUN = <n>;`: re-check Espruino's 256-argument apply limit");
+      return { code: code.replace(re, "const RUN = 256;"), map: null };
+    },
+  };
+}
+
 /** `class X extends Error` would need Babel's native-super wrapper (Reflect.construct); Espruino has none. Extend the port's ES5 error base instead. */
 function errorBase({ types: t }) {
   return {
@@ -87,13 +104,14 @@ function globalsFromPort() {
   const poly = port("polyfills.ts"), sys = port("system.ts");
   return inject({
     include: /\.ts$/,
-    exclude: [/sdk[\\/]text[\\/]utf8\.ts$/, /port[\\/]polyfills\.ts$/],
+    exclude: [/sdk[\\/]text[\\/]utf8\.ts$/, /port[\\/]polyfills\.ts$/, /port[\\/]error\.ts$/],
     Map: [poly, "EspMap"],
     Set: [poly, "EspSet"],
     TextEncoder: [poly, "EspTextEncoder"],
     TextDecoder: [poly, "EspTextDecoder"],
     Timer: [sys, "Timer"],
     trace: [sys, "trace"],
+    RangeError: [port("error.ts"), "EspRangeError"],
   });
 }
 
@@ -114,6 +132,33 @@ function arrayLength({ types: t }) {
           t.callExpression(t.memberExpression(obj(), t.identifier("splice")), [v, t.memberExpression(obj(), t.identifier("length"))]),
           v,
         ]));
+      },
+    },
+  };
+}
+
+/**
+ * Espruino's RegExp has no {m,n} quantifier (/^a{1,3}$/.test("aa") is false).
+ * The SDK's bounded patterns are all ^[class]{m,n}$ (names, ids), used with
+ * .test(): each becomes an object whose test() checks the length and ^[class]+$.
+ * Any other {m,n} pattern stops the build.
+ */
+function boundedRegExp({ types: t }) {
+  const FORM = /^\^(\[(?:[^\]\\]|\\.)+\])\{(\d+),(\d+)\}\$$/;
+  return {
+    visitor: {
+      RegExpLiteral(path) {
+        const { pattern, flags } = path.node;
+        if (!/\{\d/.test(pattern)) return;
+        const m = FORM.exec(pattern);
+        if (!m) throw path.buildCodeFrameError(`/${pattern}/: Espruino's RegExp has no {m,n}; only ^[class]{m,n}$ is rewritten`);
+        const s = t.identifier("s");
+        const len = t.memberExpression(s, t.identifier("length"));
+        const body = t.logicalExpression("&&", t.logicalExpression("&&",
+          t.binaryExpression(">=", len, t.numericLiteral(+m[2])), t.binaryExpression("<=", t.cloneNode(len), t.numericLiteral(+m[3]))),
+          t.callExpression(t.memberExpression(t.regExpLiteral("^" + m[1] + "+$", flags), t.identifier("test")), [t.cloneNode(s)]));
+        path.replaceWith(t.objectExpression([t.objectProperty(t.identifier("test"),
+          t.functionExpression(null, [t.identifier("s")], t.blockStatement([t.returnStatement(body)])))]));
       },
     },
   };
@@ -152,17 +197,24 @@ const babelOptions = {
     }],
     ["@babel/preset-typescript", { onlyRemoveTypeImports: false, allowDeclareFields: true }],
   ],
-  plugins: [errorBase, arrayLength, ["babel-plugin-transform-async-to-promises", { externalHelpers: true }]],
+  plugins: [errorBase, arrayLength, boundedRegExp, ["babel-plugin-transform-async-to-promises", { externalHelpers: true }]],
 };
 
 const terserOptions = {
   ecma: 5,
   module: false,
-  toplevel: true,
+  // Top-level names stay whole: Espruino mixed up a local short name with a top-level one of the same name
+  // (a helper called as i() read a number: "Expecting function, got Object").
+  toplevel: false,
   compress: { ecma: 5, hoist_funs: true, passes: 2, arrows: false, unsafe_arrows: false, keep_fargs: true },
   mangle: { reserved: ["exports", "require", "module"] },
-  format: { ecma: 5, ascii_only: true, comments: false },
+  // Short lines: with the whole bundle on one 100 KB line a job handler failed on Espruino with
+  // "Unexpected end of Input"; beautified output ran. Lines of 200 characters cost ~1%.
+  format: { ecma: 5, ascii_only: true, comments: false, max_line_len: 200 },
 };
+
+// XSIOT_ESPRUINO_DEBUG=1: readable output (same ES5, not minified) so Espruino's stack traces name lines.
+if (process.env.XSIOT_ESPRUINO_DEBUG) Object.assign(terserOptions, { compress: { defaults: false, hoist_funs: true }, mangle: false, format: { ecma: 5, beautify: true, ascii_only: true } });
 
 /** One Storage file's worth: ASCII only, so byte length equals string length on Espruino too. */
 function output(file) {
@@ -171,6 +223,6 @@ function output(file) {
 
 const out = process.env.XSIOT_ESPRUINO_OUT || join(here, "dist");
 export default [
-  { input: join(here, "index.ts"), output: output(join(out, "xsiot.js")), plugins: [sdkResolve(), babel(babelOptions), globalsFromPort()], treeshake: { moduleSideEffects: true } },
-  { input: join(here, "app", "main.ts"), output: output(join(out, "app.js")), plugins: [sdkResolve(), babel(babelOptions), globalsFromPort()], external: ["xsiot"] },
+  { input: join(here, "index.ts"), output: output(join(out, "xsiot.js")), plugins: [sdkResolve(), applyLimit(), babel(babelOptions), globalsFromPort()], treeshake: { moduleSideEffects: true } },
+  { input: join(here, "app", "main.ts"), output: output(join(out, "app.js")), plugins: [sdkResolve(), applyLimit(), babel(babelOptions), globalsFromPort()], external: ["xsiot"] },
 ];

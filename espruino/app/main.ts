@@ -122,7 +122,7 @@ function main(): void {
       radioOff();
     },
   }).catch((e: unknown) => {
-    emit("error", { where: "main", message: String(e) });
+    emit("error", { where: "main", message: String(e), stack: e && (e as Error).stack });
     deepSleep({ us: RETRY_US });
   });
 }

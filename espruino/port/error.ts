@@ -12,3 +12,11 @@ EspError.prototype.name = "Error";
 EspError.prototype.toString = function (this: { name: string; message: string }): string {
   return this.message ? this.name + ": " + this.message : this.name;
 };
+
+/** Espruino has no RangeError: the SDK's range checks throw this (instanceof Error, name "RangeError"). */
+export function EspRangeError(this: { message: string }, message?: unknown): void {
+  this.message = message === undefined ? "" : String(message);
+}
+EspRangeError.prototype = Object.create(EspError.prototype);
+EspRangeError.prototype.constructor = EspRangeError;
+EspRangeError.prototype.name = "RangeError";
