@@ -199,8 +199,8 @@ test("no active orphans: re-provisioning a thing deactivates its old certificate
   await oldClosed; // its live connection is closed, not only future ones refused
   await old.end();
   assert.ok(await tlsRefused(tlsOpts(first.certificatePem, first.privateKey, "x")), "the deactivated certificate is refused");
-  const now = await Device.connect(cloud.tlsUrl!, tlsOpts(second.certificatePem, second.privateKey, "x"));
-  await now.end();
+  const live = await Device.connect(cloud.tlsUrl!, tlsOpts(second.certificatePem, second.privateKey, "x"));
+  const liveClosed = new Promise<void>((r) => live.client.once("close", () => r()));
 
   // A certificate awaiting activation past its token's hour becomes INACTIVE, and its token is dead.
   const late = (await d.request(CREATE, "")).json as { certificateId: string; certificateOwnershipToken: string };
@@ -214,6 +214,8 @@ test("no active orphans: re-provisioning a thing deactivates its old certificate
   // Deleting the thing deactivates its certificate (an ACTIVE one would bring the thing back on connect).
   assert.ok(cloud.registry.delete(thing));
   assert.equal(status(second.certificateId), "INACTIVE");
+  await liveClosed; // and its live connection is closed
+  await live.end();
   assert.ok(await tlsRefused(tlsOpts(second.certificatePem, second.privateKey, "x")));
   assert.equal(cloud.registry.get(thing), undefined);
   assert.deepEqual(cloud.registry.certificates().filter((c) => c.status === "ACTIVE" && (!c.thingName || !cloud.registry.get(c.thingName))), [], "no active certificate without a thing");

@@ -185,6 +185,9 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
       return n;
     },
   });
+  // Whatever deactivates a provisioned certificate (re-provisioning, thing deleted), its live
+  // connections close: the status check at connect time alone would let them run on.
+  registry.onCertificateRevoked((id) => channels.get(registry)!.dropCertificate(id));
   aedes.on("publish", (packet, client) => {
     if (client) audit.record({ kind: "publish", clientId: client.id, thing: thingOf(identities.get(client)), topic: packet.topic, bytes: packet.payload.length });
     if (!client || !direct.length) return;

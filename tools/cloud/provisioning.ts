@@ -175,7 +175,7 @@ export class ProvisioningService implements CloudService {
     return this.deactivate((c) => c.status === "PENDING_ACTIVATION" && !live.has(c.certificateId), "ownership token expired", now);
   }
 
-  /** Marks the matching certificates INACTIVE, forgets their tokens, closes their connections. */
+  /** Marks the matching certificates INACTIVE and forgets their tokens. */
   private deactivate(which: (c: CertificateRecord) => boolean, reason: string, now = this.ctx.now()): number {
     const hit = this.ctx.registry.certificates().filter((c) => (c.status === "ACTIVE" || c.status === "PENDING_ACTIVATION") && which(c));
     if (!hit.length) return 0;
@@ -184,9 +184,8 @@ export class ProvisioningService implements CloudService {
     });
     const ids = new Set(hit.map((c) => c.certificateId));
     for (const [k, v] of this.tokens) if (ids.has(v.certificateId)) this.tokens.delete(k);
-    const channel = directChannel(this.ctx.registry);
+    // (The broker closes the connections of an ACTIVE one: Registry.onCertificateRevoked.)
     for (const c of hit) {
-      if (c.status === "ACTIVE") channel?.dropCertificate(c.certificateId);
       this.ctx.log.info(`provisioning: certificate ${c.certificateId.slice(0, 12)}… ${c.status} -> INACTIVE (${reason})`);
     }
     this.stats.deactivated += hit.length;

@@ -107,7 +107,14 @@ export class Registry {
     return this.store.kv<CertificateRecord>("certificates").get(certificateId);
   }
   putCertificate(rec: CertificateRecord): void {
+    const was = this.certificate(rec.certificateId)?.status;
     this.store.kv<CertificateRecord>("certificates").put(rec.certificateId, rec);
+    if (was === "ACTIVE" && rec.status !== "ACTIVE") for (const fn of this.revokedListeners) fn(rec.certificateId);
+  }
+  private revokedListeners: ((certificateId: string) => void)[] = [];
+  /** Calls fn when an ACTIVE certificate stops being active (the broker closes its connections). */
+  onCertificateRevoked(fn: (certificateId: string) => void): void {
+    this.revokedListeners.push(fn);
   }
   certificates(): CertificateRecord[] {
     return this.store.kv<CertificateRecord>("certificates").list().map((r) => r.value);
