@@ -6,7 +6,7 @@ import { statSync } from "node:fs";
 import { CLAIM_CN_PREFIX, createCsr, ensureCa, issueClaimCert, issueDeviceCert, signCsr } from "../../tools/pki/index.ts";
 import { tempDir } from "./helpers.ts";
 
-test("CA, device (CN = thing) and claim certificates chain to the CA; keys are P-256 and 0600", async () => {
+test("CA, device (CN = thing) and claim certificates chain to the CA; device keys are RSA-2048 (what Moddable's TLS client auth signs with) and 0600", async () => {
   const t = tempDir("xsiot-pki-");
   try {
     const ca = await ensureCa(t.dir);
@@ -18,7 +18,8 @@ test("CA, device (CN = thing) and claim certificates chain to the CA; keys are P
     const x = new X509Certificate(dev.certPem);
     assert.match(x.subject, /CN=sensor-7/);
     assert.ok(x.checkIssued(caX) && x.verify(caX.publicKey));
-    assert.equal(createPrivateKey(dev.keyPem).asymmetricKeyDetails?.namedCurve, "prime256v1");
+    assert.equal(createPrivateKey(dev.keyPem).asymmetricKeyType, "rsa");
+    assert.equal(createPrivateKey(dev.keyPem).asymmetricKeyDetails?.modulusLength, 2048);
     assert.equal(statSync(dev.keyPath).mode & 0o777, 0o600);
     const claim = new X509Certificate((await issueClaimCert(t.dir, "factory")).certPem);
     assert.match(claim.subject, new RegExp(`CN=${CLAIM_CN_PREFIX.replace(".", "\\.")}factory`));

@@ -1,6 +1,28 @@
 // Local PKI for xsiot: a CA with a P-256 key, per-thing device certificates
 // (CN = thing name), claim certificates for fleet provisioning, and the
 // server certificate of the local cloud's mutual-TLS listener.
+//
+// Forms chosen so that Moddable's TLS (modules/crypt/ssl, the stack that runs on the
+// ESP32) can use them, as read in Moddable SDK 8.2.3:
+// - Client keys are RSA-2048 in PKCS#8 ("PRIVATE KEY"): modules/crypt/etc/pkcs8.js
+//   parse() reads only an RSAPrivateKey inside PKCS#8 ("RSA only"; a P-256 key throws
+//   "BER: not an integer" at etc/ber.js:85), and ssl/ssl_handshake.js certificateVerify
+//   packetize() signs only with PKCS1_5 (RSA); anything else is "unimplemented".
+//   P-256 remains available (keyType "ec") for clients that are not Moddable.
+// - Every certificate, the self-signed CA included, carries a Subject and an Authority
+//   Key Identifier: ssl/ssl_cert.js verify() looks the issuer up by the AKI of each
+//   certificate the server sends and compares it with Bin.comp, which throws on a
+//   missing AKI (an XS abort when a server sends the root with its chain).
+// - The CA and server keys stay P-256 with ECDSA-SHA256 signatures: ssl_cert.js
+//   _verify() checks ECDSA P-256 signatures, and the cipher suites of
+//   ssl/ssl_ciphersuites.js include TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 (handled
+//   as its ECDHE_RSA key exchange, the server's signature checked by ECDSA).
+// - Every ECDSA signature the CA makes has r and s of full length (32 bytes, no leading
+//   zero byte): ssl_cert.js _verify() (line ~261) rebuilds the signature as
+//   ArrayBuffer.fromBigInt(r).concat(ArrayBuffer.fromBigInt(s)), minimal-length each, and
+//   ecdsa.js verify() splits that at 32 bytes, so a signature with a shorter r or s
+//   (about 1 in 128 of them) never verifies there: "certificate: auth err" (XS abort).
+//   The CA signs again (ECDSA signatures are randomised) until both are full length.
 // X.509 work is done by @peculiar/x509 on Node's WebCrypto.
 // Private keys are written with mode 0600 and never returned by anything that logs.
 import { createHash, webcrypto } from "node:crypto";
@@ -17,6 +39,9 @@ export const DEFAULT_PKI_DIR = ".xsiot/pki";
 export const CLAIM_CN_PREFIX = "xsiot-claim.";
 const THING_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
 const EC = { name: "ECDSA", namedCurve: "P-256" } as const;
+const RSA = { name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" } as const;
+/** Key of an issued certificate: "rsa" (RSA-2048, what Moddable's TLS client auth takes) or "ec" (P-256). */
+export type KeyType = "rsa" | "ec";
 const SIGN = { name: "ECDSA", hash: "SHA-256" } as const;
 const DAY = 86_400_000;
 
@@ -43,8 +68,8 @@ function serial(): string {
   return Buffer.from(b).toString("hex");
 }
 
-async function keyPair(): Promise<{ publicKey: CryptoKey; privateKey: CryptoKey }> {
-  return (await webcrypto.subtle.generateKey(EC, true, ["sign", "verify"])) as { publicKey: CryptoKey; privateKey: CryptoKey };
+async function keyPair(type: KeyType = "ec"): Promise<{ publicKey: CryptoKey; privateKey: CryptoKey }> {
+  return (await webcrypto.subtle.generateKey(type === "rsa" ? RSA : EC, true, ["sign", "verify"])) as { publicKey: CryptoKey; privateKey: CryptoKey };
 }
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {
@@ -55,6 +80,32 @@ async function privateKeyPem(key: CryptoKey): Promise<string> {
 async function importPrivateKey(pem: string): Promise<CryptoKey> {
   const der = x509.PemConverter.decode(pem)[0];
   return webcrypto.subtle.importKey("pkcs8", der, EC, true, ["sign"]);
+}
+
+/** True when both INTEGERs of a DER ECDSA-Sig-Value are `size` bytes long once a leading
+ * zero byte is dropped (what Moddable's ssl_cert.js can verify, see above). */
+export function ecdsaSignatureFullLength(sig: ArrayBuffer | Uint8Array, size = 32): boolean {
+  const b = sig instanceof Uint8Array ? sig : new Uint8Array(sig);
+  if (b[0] !== 0x30 || b[1] & 0x80) return false;
+  let i = 2;
+  for (let k = 0; k < 2; k++) {
+    if (b[i] !== 0x02) return false;
+    let len = b[i + 1];
+    i += 2;
+    let j = i;
+    while (len > 0 && b[j] === 0) (j++, len--);
+    if (len !== size) return false;
+    i = j + len;
+  }
+  return true;
+}
+
+/** Signs again until Moddable can verify the signature (at most 64 tries; P(fail per try) ~ 1/128). */
+async function moddableVerifiable(make: () => Promise<x509.X509Certificate>): Promise<x509.X509Certificate> {
+  for (let i = 0; ; i++) {
+    const cert = await make();
+    if (ecdsaSignatureFullLength(cert.signature) || i >= 63) return cert;
+  }
 }
 
 function escapeDn(v: string): string {
@@ -72,7 +123,7 @@ export async function createCaInMemory(opts: { cn?: string; days?: number } = {}
   const keys = await keyPair();
   const name = `CN=${escapeDn(opts.cn ?? "xsiot local CA")}, O=xsiot`;
   const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+  const cert = await moddableVerifiable(async () => x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name,
     notBefore: new Date(now - DAY),
@@ -83,8 +134,10 @@ export async function createCaInMemory(opts: { cn?: string; days?: number } = {}
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      // Self-signed, so the AKI names its own key (Moddable's ssl_cert.js needs one on every certificate).
+      await x509.AuthorityKeyIdentifierExtension.create(keys.publicKey),
     ],
-  });
+  }));
   return { ca: { certPem: cert.toString("pem"), cert, key: keys.privateKey }, keyPem: await privateKeyPem(keys.privateKey) };
 }
 
@@ -97,6 +150,9 @@ export interface IssueOptions {
   dns?: string[];
   ips?: string[];
   ou?: string;
+  /** Key of the new certificate: default "rsa" for client certificates (Moddable's TLS
+   * signs its CertificateVerify only with RSA), "ec" for server certificates. */
+  keyType?: KeyType;
 }
 
 async function issueWithKey(ca: Ca, publicKey: CryptoKey, opts: IssueOptions): Promise<x509.X509Certificate> {
@@ -115,7 +171,7 @@ async function issueWithKey(ca: Ca, publicKey: CryptoKey, opts: IssueOptions): P
     ...(opts.ips ?? []).map((value) => ({ type: "ip" as const, value })),
   ];
   if (names.length) extensions.push(new x509.SubjectAlternativeNameExtension(names));
-  return x509.X509CertificateGenerator.create({
+  return moddableVerifiable(() => x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject,
     issuer: ca.cert.subject,
@@ -125,28 +181,29 @@ async function issueWithKey(ca: Ca, publicKey: CryptoKey, opts: IssueOptions): P
     publicKey,
     signingKey: ca.key,
     extensions,
-  });
+  }));
 }
 
-/** Issues a certificate with a fresh P-256 key (in memory; nothing written). */
+/** Issues a certificate with a fresh key (in memory; nothing written): RSA-2048 for a
+ * client certificate, P-256 for a server certificate, unless `keyType` says otherwise. */
 export async function issueCertificate(ca: Ca, opts: IssueOptions): Promise<CertAndKey> {
-  const keys = await keyPair();
+  const keys = await keyPair(opts.keyType ?? ((opts.usage ?? "client") === "client" ? "rsa" : "ec"));
   const cert = await issueWithKey(ca, keys.publicKey, opts);
   return { certPem: cert.toString("pem"), keyPem: await privateKeyPem(keys.privateKey) };
 }
 
-/** Signs a PKCS#10 CSR (PEM). The CSR's own signature is verified; the subject is replaced by `cn`. */
+/** Signs a PKCS#10 CSR (PEM) with a P-256 or RSA key. The CSR's own signature is verified; the subject is replaced by `cn`. */
 export async function signCsr(ca: Ca, csrPem: string, opts: IssueOptions): Promise<string> {
   const csr = new x509.Pkcs10CertificateRequest(csrPem);
   if (!(await csr.verify())) throw new Error("CSR signature does not verify");
-  const publicKey = await csr.publicKey.export(EC, ["verify"]);
+  const publicKey = await csr.publicKey.export(csr.publicKey.algorithm.name === "ECDSA" ? EC : RSA, ["verify"]);
   return (await issueWithKey(ca, publicKey, opts)).toString("pem");
 }
 
-/** Makes a CSR (PEM) and its key: for tests and device-side tooling. */
-export async function createCsr(cn: string): Promise<{ csrPem: string; keyPem: string }> {
-  const keys = await keyPair();
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${escapeDn(cn)}`, keys, signingAlgorithm: SIGN });
+/** Makes a CSR (PEM) and its key (default P-256): for tests and device-side tooling. */
+export async function createCsr(cn: string, keyType: KeyType = "ec"): Promise<{ csrPem: string; keyPem: string }> {
+  const keys = await keyPair(keyType);
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${escapeDn(cn)}`, keys, signingAlgorithm: keyType === "rsa" ? RSA : SIGN });
   return { csrPem: csr.toString("pem"), keyPem: await privateKeyPem(keys.privateKey) };
 }
 
