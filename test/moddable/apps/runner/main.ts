@@ -1,6 +1,8 @@
 // Command runner for the SDK on Moddable's lin runtime. Each stdin line of the host
 // (scripts/moddable/host.c) is one JSON command; every outcome is one JSON trace line.
 //   {"op":"client","id":"a","options":{...MQTTClientOptions}}   connect
+//     (with options.tls = {ca, certificate, key} as PEM: over Moddable's TLS socket,
+//     embedded:io/socket/tcp/tls from examples/io/tcp/tlssocket, i.e. modules/crypt/ssl)
 //   {"op":"sub","id":"a","filters":["x/#"],"qos":2} {"op":"pub","id":"a","topic":"t","payload":"p","qos":1}
 //   {"op":"flush","id":"a"} {"op":"close","id":"a"}
 //   {"op":"shadow","id":"a","thing":"t"} {"op":"report","id":"a","state":{...}}
@@ -8,6 +10,7 @@
 import { MQTTClient } from "xsiot/mqtt/client";
 import { ShadowClient } from "xsiot/shadow/client";
 import { JobsAgent } from "xsiot/jobs/agent";
+import TLS from "embedded:io/socket/tcp/tls";
 
 function emit(ev: string, fields: Record<string, unknown> = {}): void {
   trace(JSON.stringify({ ev, ...fields }) + "\n");
@@ -36,6 +39,7 @@ function run(cmd: any): void {
       const c = new MQTTClient({
         reconnect: false,
         ...cmd.options,
+        ...(cmd.options.tls ? { socket: TLS } : {}),
         onConnect(info) {
           emit("connected", { id, sessionPresent: info.sessionPresent });
         },
