@@ -15,10 +15,18 @@
   function pinKey(p) {
     return String(p);
   }
+  // The most variables in use (after GC) seen while awake, sampled every 5 ms: the memory figure.
+  var peak = 0;
+  function sample() {
+    var u = process.memory().usage;
+    if (u > peak) peak = u;
+  }
+  setInterval(sample, 5);
   global.ESP32 = {
     deepSleep: function (us) {
+      sample();
       S.write("sim.wake", JSON.stringify({ cause: 4, clock: wake.clock + us / 1000, us: us }));
-      print("sim: deep sleep " + us + " us");
+      print("sim: deep sleep " + us + " us, peak " + peak + " of " + process.memory().total + " variables");
       quit();
     },
     deepSleepExt0: function (pin, level) {
@@ -51,7 +59,6 @@
     return pins[pinKey(pin)] ? 1 : 0;
   };
   global.digitalWrite = function () {};
-  // A device never exits; Espruino's Linux build exits when no timer is left,
-  // even with sockets open. Only deep sleep (quit) ends this process.
-  setInterval(function () {}, 3600000);
+  // (That interval also keeps the process alive: Espruino's Linux build exits when no
+  // timer is left, even with sockets open. Only deep sleep, quit(), ends it.)
 })();
