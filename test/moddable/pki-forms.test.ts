@@ -4,9 +4,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { createCaInMemory, createCsr, ecdsaSignatureFullLength, issueCertificate, signCsr } from "../../tools/pki/index.ts";
+import { createCaInMemory, createCsr, ecdsaSignatureFullLength, ensureCa, issueCertificate, issueDeviceCert, loadCa, pkiPaths, signCsr } from "../../tools/pki/index.ts";
 
 const ski = (c: x509.X509Certificate) => c.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
 const aki = (c: x509.X509Certificate) => c.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
@@ -60,5 +63,41 @@ test("every ECDSA signature the CA makes has full-length r and s (ssl_cert.js _v
   for (let i = 0; i < 300; i++) {
     const c = new x509.X509Certificate((await issueCertificate(ca, { cn: `s${i}`, usage: "server" })).certPem);
     assert.ok(ecdsaSignatureFullLength(c.signature), `certificate ${i}`);
+  }
+});
+
+test("a CA from before (no AKI) is signed again with the same key and name on ensureCa; certificates it issued still chain to it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "xsiot-pki-old-"));
+  try {
+    const keys = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])) as { publicKey: CryptoKey; privateKey: CryptoKey };
+    const old = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: "01",
+      name: "CN=old CA, O=xsiot",
+      notBefore: new Date(Date.now() - 86_400_000),
+      notAfter: new Date(Date.now() + 86_400_000 * 30),
+      signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
+      keys,
+      extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true), await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)],
+    });
+    const p = pkiPaths(dir);
+    writeFileSync(p.caCert, old.toString("pem"));
+    writeFileSync(p.caKey, x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", keys.privateKey), "PRIVATE KEY"), { mode: 0o600 });
+    // Issued by the old CA file (loadCa does not rewrite it).
+    const issuedBefore = await issueCertificate(await loadCa(dir), { cn: "before", usage: "server" });
+    const ca = await ensureCa(dir);
+    assert.equal(ca.created, false);
+    const now = new x509.X509Certificate(readFileSync(p.caCert, "utf8"));
+    assert.equal(aki(now), ski(old));
+    assert.equal(ski(now), ski(old));
+    assert.equal(now.subject, old.subject);
+    assert.ok(ecdsaSignatureFullLength(now.signature));
+    const caX = new X509Certificate(readFileSync(p.caCert, "utf8"));
+    for (const pem of [issuedBefore.certPem, (await issueDeviceCert(dir, "after")).certPem]) {
+      const leaf = new X509Certificate(pem);
+      assert.ok(leaf.checkIssued(caX) && leaf.verify(caX.publicKey));
+    }
+    assert.equal(readFileSync(p.caCert, "utf8"), (await ensureCa(dir)).certPem, "upgraded once");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

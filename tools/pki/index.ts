@@ -123,11 +123,16 @@ export async function createCaInMemory(opts: { cn?: string; days?: number } = {}
   const keys = await keyPair();
   const name = `CN=${escapeDn(opts.cn ?? "xsiot local CA")}, O=xsiot`;
   const now = Date.now();
-  const cert = await moddableVerifiable(async () => x509.X509CertificateGenerator.createSelfSigned({
+  const cert = await selfSignCa(keys, name, new Date(now - DAY), new Date(now + (opts.days ?? 3650) * DAY));
+  return { ca: { certPem: cert.toString("pem"), cert, key: keys.privateKey }, keyPem: await privateKeyPem(keys.privateKey) };
+}
+
+function selfSignCa(keys: { publicKey: CryptoKey; privateKey: CryptoKey }, name: string, notBefore: Date, notAfter: Date): Promise<x509.X509Certificate> {
+  return moddableVerifiable(async () => x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name,
-    notBefore: new Date(now - DAY),
-    notAfter: new Date(now + (opts.days ?? 3650) * DAY),
+    notBefore,
+    notAfter,
     signingAlgorithm: SIGN,
     keys,
     extensions: [
@@ -138,7 +143,11 @@ export async function createCaInMemory(opts: { cn?: string; days?: number } = {}
       await x509.AuthorityKeyIdentifierExtension.create(keys.publicKey),
     ],
   }));
-  return { ca: { certPem: cert.toString("pem"), cert, key: keys.privateKey }, keyPem: await privateKeyPem(keys.privateKey) };
+}
+
+/** True if Moddable's TLS can verify this CA certificate (AKI present, full-length ECDSA signature). */
+export function caUsableByModdable(cert: x509.X509Certificate): boolean {
+  return !!cert.getExtension(x509.AuthorityKeyIdentifierExtension) && ecdsaSignatureFullLength(cert.signature);
 }
 
 export interface IssueOptions {
@@ -244,7 +253,16 @@ function writeKey(path: string, pem: string): void {
 /** Creates the CA in `dir` unless one is there (then loads it). `force` replaces it. */
 export async function ensureCa(dir = DEFAULT_PKI_DIR, opts: { cn?: string; days?: number; force?: boolean } = {}): Promise<Ca & { created: boolean; certPath: string }> {
   const p = pkiPaths(dir);
-  if (!opts.force && existsSync(p.caCert) && existsSync(p.caKey)) return { ...(await loadCa(dir)), created: false, certPath: p.caCert };
+  if (!opts.force && existsSync(p.caCert) && existsSync(p.caKey)) {
+    const ca = await loadCa(dir);
+    if (caUsableByModdable(ca.cert)) return { ...ca, created: false, certPath: p.caCert };
+    // A CA from before AKIs (or with a short signature): the same key and name signed again,
+    // so every certificate it issued still chains to it and Moddable can verify it.
+    const publicKey = await ca.cert.publicKey.export(EC, ["verify"]);
+    const cert = await selfSignCa({ publicKey, privateKey: ca.key }, ca.cert.subject, ca.cert.notBefore, ca.cert.notAfter);
+    writeFileSync(p.caCert, cert.toString("pem"));
+    return { certPem: cert.toString("pem"), cert, key: ca.key, created: false, certPath: p.caCert };
+  }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { ca, keyPem } = await createCaInMemory(opts);
   writeFileSync(p.caCert, ca.certPem);
