@@ -13,7 +13,7 @@
 // does not check certificates), and a GPIO wake together with the timer wake
 // (Espruino arms one or the other, see port/esp32.ts).
 import {
-  runWake, ShadowClient, JobsAgent, KeyValue, readThermistor, readBatteryMv, readPin, useWifi, radioOff, deepSleep, trace,
+  runWake, ShadowClient, JobsAgent, KeyValue, TLS, readThermistor, readBatteryMv, readPin, useWifi, radioOff, deepSleep, trace,
 } from "xsiot";
 
 interface Settings {
@@ -85,7 +85,8 @@ function main(): void {
   emit("boot", { version, thing: s.thing });
   runWake({
     thing: s.thing,
-    mqtt: { host: s.host, port: s.port, tls: s.tls },
+    // TLS: encrypted, the device's certificate presented; the server's is NOT verified (port/tls.ts).
+    mqtt: { host: s.host, port: s.port, tls: s.tls, socket: s.tls ? TLS : undefined },
     config: s.sleep as never,
     sample: () => sample(s),
     readPin: (pin) => readPin(pin),
