@@ -18,3 +18,4 @@ declare const ESP32: {
   getWakeupCause(): number;
   getWakeupPin(): unknown;
 } | undefined;
+declare function atob(s: string): string;

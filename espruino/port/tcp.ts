@@ -14,7 +14,7 @@ export interface SocketOptions {
   onReadable?(this: TCP, count: number): void;
   onWritable?(this: TCP, count: number): void;
   onError?(this: TCP, message?: string): void;
-  secure?: { ca?: string; certificate?: string; key?: string; serverName?: string; applicationLayerProtocolNegotiation?: string };
+  secure?: { ca?: string | ArrayBuffer; certificate?: string | ArrayBuffer; key?: string | ArrayBuffer; serverName?: string; applicationLayerProtocolNegotiation?: string };
 }
 
 interface NetSocket {

@@ -9,12 +9,28 @@
 // where a man in the middle matters; the Moddable path verifies the server.
 import TCP, { type SocketOptions } from "./tcp";
 
+/**
+ * Espruino hands ca/cert/key to mbedTLS as they are, without the NUL that PEM
+ * parsing needs (a short string is taken as a file name instead): give it DER,
+ * as a binary string. PEM text is decoded here; DER (ArrayBuffer, view) is passed as bytes.
+ */
+export function der(v: string | ArrayBuffer | ArrayBufferView | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string") return E.toString(v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  const begin = v.indexOf("-----BEGIN");
+  if (begin < 0) return v;
+  const start = v.indexOf("\n", begin);
+  const end = v.indexOf("-----END", start);
+  if (start < 0 || end < 0) throw new Error("tls: malformed PEM");
+  return atob(v.substring(start + 1, end).replace(/[\r\n ]/g, ""));
+}
+
 export default class TLS extends TCP {
   constructor(options: SocketOptions) {
     super(options);
   }
   protected open(options: { host?: string; port: number }, connected: () => void): any {
     const o = (this as unknown as { o: SocketOptions }).o.secure || {};
-    return require("tls").connect({ host: options.host, port: options.port, ca: o.ca, cert: o.certificate, key: o.key }, connected);
+    return require("tls").connect({ host: options.host, port: options.port, ca: der(o.ca), cert: der(o.certificate), key: der(o.key) }, connected);
   }
 }
