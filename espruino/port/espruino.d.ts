@@ -19,3 +19,6 @@ declare const ESP32: {
   getWakeupPin(): unknown;
 } | undefined;
 declare function atob(s: string): string;
+declare function setTimeout(f: () => void, ms: number): number;
+declare function clearTimeout(id: number): void;
+declare function setInterval(f: () => void, ms: number): number;

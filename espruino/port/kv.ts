@@ -40,7 +40,7 @@ function open(options: { path: string; format?: KeyValueFormat }): KeyValueStore
       if (raw === undefined || !raw.length) return undefined;
       const body = raw.charAt(0) === "1" ? raw.substr(1) : "";
       if (asString) return body;
-      return E.toUint8Array(body).buffer;
+      return E.toUint8Array(body).buffer as ArrayBuffer;
     },
     write(key: string, value: ArrayBuffer | ArrayBufferView | string): void {
       live();

@@ -112,7 +112,7 @@ export class EspSet<T> {
   }
 }
 (EspSet.prototype as any)["@@iterator"] = function (this: EspSet<unknown>) {
-  return iterate(this.k.slice());
+  return iterate(this.values());
 };
 
 // ---------------------------------------------------------------- text

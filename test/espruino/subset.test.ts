@@ -11,7 +11,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as acorn from "acorn";
+import { spawnSync } from "node:child_process";
+import path from "node:path";
 import { build } from "./harness.ts";
+
+const root = path.resolve(import.meta.dirname, "../..");
 
 /** Bytes. Measured 101,400 (bundle) and 2,780 (app) on 2026-12-01; room for modest growth, not for a second copy of anything. */
 export const BUNDLE_BUDGET = 110_000;
@@ -108,4 +112,9 @@ test("the lint refuses what Espruino cannot run", () => {
   assert.match(lint("var q = [1]; q.length = 0;").join(), /sets .length/);
   assert.match(lint("var r = /^a{1,3}$/;").join(), /quantifier/);
   assert.deepEqual(lint("function f() {} f(); var t = typeof Symbol; require('Storage'); process.memory();"), []);
+});
+
+test("the port layer and the app type-check against the SDK and Espruino's globals (espruino/tsconfig.json)", () => {
+  const r = spawnSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, "espruino/tsconfig.json")], { cwd: root, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
 });
