@@ -81,10 +81,10 @@ export interface Extensions {
   secure?(tls: NonNullable<MQTTClientOptions["tls"]>, host: string): object;
 }
 
-/** A promise's two ends: what a request carries as its `op` when the caller wants a Promise. */
-class Deferred {
-  resolve!: (v: unknown) => void;
-  reject!: (e: Error) => void;
+/** A promise's two ends: what a request carries as its `op` when the caller wants a Promise (a plain object: a class costs bytecode). */
+interface Deferred {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
 }
 
 interface Waiter {
@@ -115,6 +115,10 @@ function fault(what: string, e: unknown): void {
   trace(`mqtt: ${what} threw: ${e}\n`);
 }
 
+function subscription(filter: string, options: SubscribeOptions): Subscription {
+  return { filter, qos: (options.qos || 0) as QoS, noLocal: options.noLocal, retainAsPublished: options.retainAsPublished, retainHandling: options.retainHandling };
+}
+
 /** A deferred made into a promise, marked handled so one the caller drops never becomes an unhandled rejection. */
 function promise<T>(d: Deferred): Promise<T> {
   const p = new Promise<T>((resolve, reject) => {
@@ -126,27 +130,35 @@ function promise<T>(d: Deferred): Promise<T> {
 }
 
 export class MQTTClient implements MqttConnection {
-  private o: MQTTClientOptions;
-  private s: Session;
-  private sock: Socket | null = null;
-  private queue: Uint8Array[] = [];
-  private writable = 0;
-  private opened = false;
-  private tickTimer: TimerId | undefined;
-  private retryTimer: TimerId | undefined;
-  private failTimer: TimerId | undefined;
-  private attempt = 0;
-  private closed = false;
-  private routes: [string, MessageHandler][] = NONE;
-  private subscriptions = new Map<string, SubscribeOptions>();
-  private waiters: Waiter[] = NONE;
-  private x: Extensions | undefined;
+  // Declared and set in the constructor (class field initializers cost bytecode);
+  // the timers are made on first use, so an idle client holds no slot for them.
+  private declare o: MQTTClientOptions;
+  private declare s: Session;
+  private declare sock: Socket | null;
+  private declare queue: Uint8Array[];
+  private declare writable: number;
+  private declare opened: boolean;
+  private declare tickTimer: TimerId | undefined;
+  private declare retryTimer: TimerId | undefined;
+  private declare failTimer: TimerId | undefined;
+  private declare attempt: number;
+  private declare closed: boolean;
+  private declare routes: [string, MessageHandler][];
+  private declare subscriptions: Map<string, SubscribeOptions>;
+  private declare waiters: Waiter[];
+  private declare x: Extensions | undefined;
 
   constructor(options: MQTTClientOptions, x?: Extensions) {
     this.o = options;
     this.x = x;
+    this.sock = null;
+    this.queue = [];
+    this.writable = this.attempt = 0;
+    this.opened = this.closed = false;
+    this.routes = this.waiters = NONE;
+    this.subscriptions = new Map();
     const v5 = x && x.v5;
-    if (options.tls && !options.socket) throw new Error("mqtt: tls needs options.socket, the class from embedded:io/socket/tcp/tls");
+    if (options.tls && !options.socket) throw new Error("mqtt: tls needs options.socket (the TLS class)");
     const w = options.will;
     const s = options.session || { clean: true };
     const so: Record<string, unknown> = {
@@ -197,7 +209,7 @@ export class MQTTClient implements MqttConnection {
   publish(topic: string, payload: ArrayBuffer | Uint8Array | string, options: PublishOptions | undefined, done: Done): void;
   publish(topic: string, payload: ArrayBuffer | Uint8Array | string, options?: PublishOptions, done?: Done): Promise<void> | void {
     let op: unknown = done, p: Promise<void> | undefined;
-    if (!done) p = promise<void>((op = new Deferred()) as Deferred);
+    if (!done) p = promise<void>((op = {}) as Deferred);
     if (this.closed) this.done(op, new MqttProtocolError(CLOSED, 0x80));
     else {
       const s = this.s;
@@ -209,8 +221,8 @@ export class MQTTClient implements MqttConnection {
 
   subscribe(filters: string | string[], options: SubscribeOptions = {}): Promise<SubscribeResult[]> {
     const list = typeof filters === "string" ? [filters] : filters;
-    const subs: Subscription[] = list.map((filter) => ({ filter, qos: (options.qos || 0) as QoS, noLocal: options.noLocal, retainAsPublished: options.retainAsPublished, retainHandling: options.retainHandling }));
-    const d = new Deferred();
+    const subs = list.map((filter) => subscription(filter, options));
+    const d = {} as Deferred;
     const p = promise<SubscribeOutcome[]>(d);
     const done: Done<SubscribeOutcome[]> = (e, results) => {
       if (e) return d.reject(e);
@@ -225,7 +237,7 @@ export class MQTTClient implements MqttConnection {
   unsubscribe(filters: string | string[]): Promise<void> {
     const list = typeof filters === "string" ? [filters] : filters;
     for (const f of list) this.subscriptions.delete(f);
-    const d = new Deferred();
+    const d = {} as Deferred;
     const p = promise<void>(d);
     const done: Done<unknown> = (e) => (e ? d.reject(e) : d.resolve(undefined));
     if (this.closed) done(new MqttProtocolError(CLOSED, 0x80));
@@ -246,12 +258,12 @@ export class MQTTClient implements MqttConnection {
   /** Resolves when nothing is left unacknowledged; rejects after deadlineMs. */
   flush(deadlineMs: number): Promise<void> {
     if (!this.s.busy) return Promise.resolve();
-    const d = new Deferred();
+    const d = {} as Deferred;
     const p = promise<void>(d);
     const waiter: Waiter = { resolve: d.resolve as () => void, reject: d.reject, timer: undefined };
     waiter.timer = Timer.set(() => {
       this.waiters = this.waiters.filter((w) => w !== waiter);
-      waiter.reject(new Error(`mqtt: flush deadline of ${deadlineMs} ms passed with operations unacknowledged`));
+      waiter.reject(new Error(`mqtt: flush: ${deadlineMs} ms passed`));
     }, deadlineMs);
     this.waiters = this.waiters.concat([waiter]);
     return p;
@@ -366,28 +378,18 @@ export class MQTTClient implements MqttConnection {
     const options: Record<string, unknown> = {
       port: o.port || (tls ? 8883 : 1883),
       format: "buffer",
-      onReadable(count: number) {
-        try {
-          if (sock) self.onReadable(sock, count);
-        } catch (e) {
-          fault("readable handler", e);
-        }
-      },
-      onWritable(count: number) {
-        try {
-          if (sock) self.onWritable(sock, count);
-        } catch (e) {
-          fault("writable handler", e);
-        }
-      },
-      onError(message?: string) {
-        try {
-          if (sock) self.onSocketError(sock, message);
-        } catch (e) {
-          fault("error handler", e);
-        }
-      },
     };
+    // One guarded callback maker instead of three try/catch copies.
+    const on = (f: (sock: Socket, arg: any) => void) => (arg: unknown) => {
+      try {
+        if (sock) f.call(self, sock, arg);
+      } catch (e) {
+        fault("socket handler", e);
+      }
+    };
+    options.onReadable = on(this.onReadable);
+    options.onWritable = on(this.onWritable);
+    options.onError = on(this.onSocketError);
     // Moddable's TCP takes a dotted address (modules/io/socket/lwip/tcp.c); TLS runs over
     // the TCP class given as options.TCP.io, with `host` as the default server name.
     if (/^[0-9.]+$/.test(o.host) || o.host.indexOf(":") >= 0) options.address = o.host;
@@ -404,7 +406,7 @@ export class MQTTClient implements MqttConnection {
       this.sock = sock = new ((o.socket || TCP) as SocketClass)(options);
     } catch (e) {
       this.sock = null;
-      this.ended(new Error(`mqtt: cannot open socket to ${o.host}: ${e}`));
+      this.ended(new Error(`mqtt: socket: ${e}`));
     }
   }
 
@@ -559,8 +561,7 @@ export class MQTTClient implements MqttConnection {
   private resubscribe(): void {
     // The server kept no session: subscriptions made on earlier connections are gone.
     this.subscriptions.forEach((options, filter) => {
-      const subs = [{ filter, qos: (options.qos || 0) as QoS, noLocal: options.noLocal, retainAsPublished: options.retainAsPublished, retainHandling: options.retainHandling }];
-      this.s.subscribe(subs, undefined, (e: Error | undefined) => {
+      this.s.subscribe([subscription(filter, options)], undefined, (e: Error | undefined) => {
         if (e) trace(`mqtt: resubscribe ${filter} failed: ${e.message}\n`);
       }, this.now());
     });

@@ -179,7 +179,7 @@ interface Qos0 {
 
 const IDLE = 0, CONNECTING = 1, CONNECTED = 2;
 const CONNACK = 2, PUBLISH = 3, PUBACK = 4, PUBREC = 5, PUBREL = 6, PUBCOMP = 7, SUBSCRIBE = 8, SUBACK = 9,
-  UNSUBSCRIBE = 10, UNSUBACK = 11, PINGRESP = 13, DISCONNECT = 14, AUTH = 15;
+  UNSUBSCRIBE = 10, UNSUBACK = 11, PINGRESP = 13, DISCONNECT = 14;
 const NAMES = ["reserved", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
   "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT", "AUTH"];
 const V4_REFUSALS = ["", "unacceptable protocol version", "identifier rejected", "server unavailable",
@@ -190,6 +190,15 @@ const PINGREQ_BYTES = Uint8Array.of(0xc0, 0);
 
 function err(message: string, code = 0x81): MqttProtocolError {
   return new MqttProtocolError(message, code);
+}
+
+function checkQos(q: unknown): void {
+  if (q !== 0 && q !== 1 && q !== 2) throw err("bad QoS " + q, 0x82);
+}
+
+/** A non-empty topic name without wildcards. */
+function isTopic(t: unknown): boolean {
+  return typeof t === "string" && t !== "" && t.indexOf("+") < 0 && t.indexOf("#") < 0;
 }
 
 /** Bytes a Variable Byte Integer takes. */
@@ -210,7 +219,7 @@ export function putVarint(b: Uint8Array, at: number, v: number): number {
 
 /** A packet of `len` bytes after its fixed header, first byte written; the body starts at out.length - len. */
 export function packet(first: number, len: number): Uint8Array {
-  if (len > 268435455) throw err(`${NAMES[first >> 4]} is too large to encode`, 0x95);
+  if (len > 268435455) throw err("packet too large", 0x95);
   const out = new Uint8Array(1 + varintSize(len) + len);
   out[0] = first;
   putVarint(out, 1, len);
@@ -219,9 +228,8 @@ export function packet(first: number, len: number): Uint8Array {
 
 /** UTF-8 bytes of an MQTT string (no U+0000, no lone surrogate), at most 65535. */
 export function strSize(s: string, what: string): number {
-  if (typeof s !== "string") throw err(`${what} must be a string`);
-  const n = utf8Length(s, true);
-  if (n > 65535) throw err(`${what} is longer than 65535 bytes`);
+  const n = typeof s === "string" ? utf8Length(s, true) : 65536;
+  if (n > 65535) throw err("bad " + what);
   return n;
 }
 
@@ -248,55 +256,66 @@ function asError(e: unknown): MqttProtocolError {
   if (e instanceof MqttProtocolError) return e;
   if (e instanceof Utf8Error) {
     const p = e.problem;
-    const what = p === "nul" ? "U+0000" : p === "lone-surrogate" ? "a lone surrogate" : p === "lead" && e.value < 0xc2 ? "overlong or stray byte" : p;
-    return err(`invalid UTF-8: ${what} at ${e.at}`);
+    return err(`invalid UTF-8: ${p === "nul" ? "U+0000" : p === "lead" && e.value < 0xc2 ? "overlong" : p} at ${e.at}`);
   }
-  return err(`internal error: ${e}`, 0x83);
+  return err("internal: " + e, 0x83);
 }
 
 export class Session {
-  readonly version: 4 | 5;
-  clientId: string;
-  readonly counters: MqttCounters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, connectAttempts: 0, connections: 0 };
+  // Fields are declared and set in the constructor: class field initializers cost
+  // XS bytecode (an initializer function) and fields that stay undefined cost heap slots.
+  declare readonly version: 4 | 5;
+  declare clientId: string;
+  declare readonly counters: MqttCounters;
   /** Read cursor for the MQTT 5 extension. */
-  at = 0;
-  readonly opts: SessionOptions;
-  readonly limits: SessionLimits;
+  declare at: number;
+  declare readonly opts: SessionOptions;
+  declare readonly limits: SessionLimits;
   /** What the server granted (defaults until CONNACK). */
-  server: ConnectInfo;
+  declare server: ConnectInfo;
   /** MQTT 5 inbound aliases (index: alias) and outbound ones (topic -> alias); made at open() on MQTT 5, used by ./v5. */
   declare aliasesIn: (string | undefined)[];
   declare aliasesOut: Map<string, number>;
 
-  private ev: SessionEvents;
-  private v5: V5 | undefined;
-  private store: InflightStore | undefined;
-  private state = IDLE;
-  private out = new Map<number, Outgoing>();
+  private declare ev: SessionEvents;
+  private declare v5: V5 | undefined;
+  private declare store: InflightStore | undefined;
+  private declare state: number;
+  private declare out: Map<number, Outgoing>;
   /** QoS 1/2 not sent yet, in order, from index `wi`. */
-  private wait: Outgoing[] = [];
-  private wi = 0;
-  private pend = new Map<number, Pending>();
-  private q0: Qos0[] = [];
-  private nextId = 1;
-  private sent = 0; // QoS 1/2 PUBLISH on the wire, unacknowledged, this connection
+  private declare wait: Outgoing[];
+  private declare wi: number;
+  private declare pend: Map<number, Pending>;
+  private declare q0: Qos0[];
+  private declare nextId: number;
+  private declare sent: number; // QoS 1/2 PUBLISH on the wire, unacknowledged, this connection
   /** Inbound QoS 2 packet ids awaiting PUBREL; made at the first one. */
-  private q2in: Set<number> | null = null;
-  private keepAlive: number;
-  private connackAt = -1;
-  private pingAt = -1; // PINGRESP deadline while a PINGREQ is out
-  private lastSend = 0;
-  private lastRecv = 0;
-  private timerAt = -1;
+  private declare q2in: Set<number> | null;
+  private declare keepAlive: number;
+  private declare connackAt: number;
+  private declare pingAt: number; // PINGRESP deadline while a PINGREQ is out
+  private declare lastSend: number;
+  private declare lastRecv: number;
+  private declare timerAt: number;
   /** A packet split across chunks: its buffer (announced size) and how much is filled, or a header fragment. */
-  private part: Uint8Array | null = null;
-  private fill = 0;
+  private declare part: Uint8Array | null;
+  private declare fill: number;
 
   constructor(options: SessionOptions, events: SessionEvents, v5?: V5) {
     this.opts = options;
     this.ev = events;
     this.version = options.version;
-    if (options.version === 5 && !v5) throw err("MQTT 5 needs the v5 extension (xsiot/mqtt/client)", 0x84);
+    this.counters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, connectAttempts: 0, connections: 0 };
+    this.at = this.wi = this.sent = this.lastSend = this.lastRecv = this.fill = 0;
+    this.state = IDLE;
+    this.out = new Map();
+    this.wait = [];
+    this.pend = new Map();
+    this.q0 = [];
+    this.nextId = 1;
+    this.q2in = this.part = null;
+    this.connackAt = this.pingAt = this.timerAt = -1;
+    if (options.version === 5 && !v5) throw err("MQTT 5: use xsiot/mqtt/client", 0x84);
     this.v5 = options.version === 5 ? v5 : undefined;
     this.clientId = options.clientId;
     this.limits = options.limits ? { ...DEFAULT_SESSION_LIMITS, ...options.limits } : DEFAULT_SESSION_LIMITS;
@@ -389,7 +408,7 @@ export class Session {
     if (this.state === CONNECTING && now >= this.connackAt) {
       this.fail(err(`no CONNACK within ${this.opts.connectTimeoutMs ?? 10000} ms`, 0x88), now, false);
     } else if (this.state === CONNECTED && this.pingAt >= 0 && now >= this.pingAt) {
-      this.fail(err(`keep-alive timeout: no PINGRESP within ${this.pingTimeout()} ms (dead link)`, 0x8d), now, false);
+      this.fail(err(`no PINGRESP within ${this.pingTimeout()} ms`, 0x8d), now, false);
     } else if (this.state === CONNECTED && this.keepAlive > 0 && this.pingAt < 0 && now >= this.pingDue()) {
       this.send(PINGREQ_BYTES, now);
       this.pingAt = now + this.pingTimeout();
@@ -400,10 +419,10 @@ export class Session {
   /** Requests a PUBLISH; `op` comes back in done(). */
   publish(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties: Properties | undefined, op: unknown, now: number): void {
     try {
-      if (typeof topic !== "string" || !topic || topic.indexOf("+") >= 0 || topic.indexOf("#") >= 0) throw err(`invalid topic name "${topic}"`, 0x90);
-      if (qos !== 0 && qos !== 1 && qos !== 2) throw err(`invalid QoS ${qos}`, 0x82);
+      if (!isTopic(topic)) throw err("bad topic " + topic, 0x90);
+      checkQos(qos);
       if (!this.v5) properties = undefined;
-      else if (properties && properties.topicAlias !== undefined) throw err("topic aliases are managed by the session", 0x82);
+      else if (properties && properties.topicAlias !== undefined) throw err("topicAlias is the session's", 0x82);
       this.room();
       if (!qos) {
         if (this.state === IDLE) this.q0.push({ topic, payload, retain, props: properties, op });
@@ -449,7 +468,7 @@ export class Session {
     if (this.state !== IDLE) {
       const cut = this.part !== null;
       this.state = IDLE;
-      this.ev.down(cut ? err(`${why} in the middle of a packet (truncated stream)`) : err(why, 0x80));
+      this.ev.down(cut ? err(why + " mid-packet (truncated stream)") : err(why, 0x80));
     }
     this.sched(false);
   }
@@ -506,12 +525,12 @@ export class Session {
           return;
         }
         c = b[i++];
-        if (c === 0 && i - p > 2) throw err("remaining length is not minimally encoded");
+        if (c === 0 && i - p > 2) throw err("remaining length not minimal");
         len += (c & 0x7f) * mul;
         mul *= 128;
       }
       const size = i - p + len;
-      if (size > this.limits.maxPacketSize) throw err(`packet of ${size} bytes exceeds maximum packet size ${this.limits.maxPacketSize}`, 0x95);
+      if (size > this.limits.maxPacketSize) throw err(size + " B exceeds maximum packet size", 0x95);
       if (p + size > end) {
         f = new Uint8Array(size);
         f.set(b.subarray(p));
@@ -537,26 +556,25 @@ export class Session {
     if (type === PUBLISH) {
       if ((flags & 6) === 6) throw err("PUBLISH with QoS 3");
     } else if (flags !== (type === PUBREL ? 2 : type === SUBSCRIBE || type === UNSUBSCRIBE ? 2 : 0)) {
-      throw err(`${NAMES[type]} has reserved flags 0x${flags.toString(16)}`);
+      throw err(NAMES[type] + " reserved flags");
     }
-    if (this.state === CONNECTING && type !== CONNACK) throw err(`${NAMES[type]} received before CONNACK`, 0x82);
+    if (this.state === CONNECTING && type !== CONNACK) throw err(NAMES[type] + " received before CONNACK", 0x82);
     switch (type) {
       case CONNACK: {
-        if (this.state !== CONNECTING) throw err("second CONNACK on one connection", 0x82);
+        if (this.state !== CONNECTING) throw err("second CONNACK", 0x82);
         if (end - q < 2) throw this.short("CONNACK");
         const sp = b[q], code = b[q + 1];
         this.at = q + 2;
-        if (sp > 1) throw err("CONNACK has reserved acknowledge flags");
-        if (sp && code) throw err("CONNACK refusal with session present");
+        if (sp > 1 || (sp && code)) throw err("CONNACK flags");
         const props = v5 ? v5.read(this, b, end, CONNACK) : undefined;
-        if (!v5 && code > 5) throw err(`CONNACK return code ${code} is not defined in 3.1.1`);
+        if (!v5 && code > 5) throw err("CONNACK code " + code);
         this.rest(end, "CONNACK");
         if (code) {
           const why = props && props.reasonString ? `: ${props.reasonString}` : "";
           this.fail(err(`connection refused: ${v5 ? v5.reason(code) : V4_REFUSALS[code]}${why}`, v5 ? code : V4_TO_V5[code]), now, false);
           return;
         }
-        if (sp && this.opts.clean) throw err("CONNACK says session present after a clean start", 0x82);
+        if (sp && this.opts.clean) throw err("CONNACK session present", 0x82);
         const info = this.server;
         info.sessionPresent = sp === 1;
         if (props && v5) v5.connack(this, props, info);
@@ -570,15 +588,15 @@ export class Session {
       }
       case PUBLISH: {
         const qos = ((flags >> 1) & 3) as QoS;
-        if (flags & 8 && !qos) throw err("PUBLISH with QoS 0 has DUP set");
+        if (flags & 8 && !qos) throw err("PUBLISH QoS 0 DUP");
         if (end - q < 2) throw this.short("PUBLISH");
         const tlen = (b[q] << 8) | b[q + 1];
         q += 2;
-        if (tlen > this.limits.maxTopicLength) throw err(`topic name is ${tlen} bytes, limit ${this.limits.maxTopicLength}`, 0x90);
+        if (tlen > this.limits.maxTopicLength) throw err("topic too long", 0x90);
         if (q + tlen + (qos ? 2 : 0) > end) throw this.short("PUBLISH");
         let topic = tlen ? utf8Decode(b, q, q + tlen, true) : "";
         q += tlen;
-        if (topic.indexOf("+") >= 0 || topic.indexOf("#") >= 0) throw err(`topic name "${topic}" contains a wildcard`, 0x90);
+        if (topic.indexOf("+") >= 0 || topic.indexOf("#") >= 0) throw err("bad topic " + topic, 0x90);
         let id = 0;
         if (qos) {
           id = (b[q] << 8) | b[q + 1];
@@ -590,7 +608,7 @@ export class Session {
         if (v5) {
           props = v5.read(this, b, end, PUBLISH);
           topic = v5.aliasIn(this, topic, props);
-        } else if (!topic) throw err("empty topic name", 0x90);
+        } else if (!topic) throw err("bad topic", 0x90);
         const payload = b.subarray(this.at, end);
         if (qos === 2) {
           const q2 = this.q2in || (this.q2in = new Set());
@@ -623,7 +641,7 @@ export class Session {
         const e = this.out.get(id);
         const want = type === PUBCOMP ? 2 : 1;
         if (!e || e.st !== want || (type === PUBACK ? e.qos !== 1 : e.qos !== 2)) {
-          throw err(`${NAMES[type]} for packet ${id}, which awaits no ${NAMES[type]}`, 0x82);
+          throw err(`${NAMES[type]} for packet ${id}: unexpected`, 0x82);
         }
         if (type === PUBREC && code < 0x80) {
           e.st = 2;
@@ -647,16 +665,16 @@ export class Session {
         if (type === SUBACK || v5) {
           for (let i = this.at; i < end; i++) {
             const c = b[i];
-            if (!v5 && c > 2 && c !== 0x80) throw err(`SUBACK return code 0x${c.toString(16)} is not defined in 3.1.1`);
+            if (!v5 && c > 2 && c !== 0x80) throw err("SUBACK code " + c);
             codes.push(c);
           }
-          if (!codes.length) throw err(`${NAMES[type]} has no reason codes`, 0x82);
+          if (!codes.length) throw err(NAMES[type] + " reason codes", 0x82);
           this.at = end;
         }
         this.rest(end, NAMES[type]);
-        if (!r || r.type !== want) throw err(`${NAMES[type]} for packet ${id}, which awaits none`, 0x82);
+        if (!r || r.type !== want) throw err(`${NAMES[type]} for packet ${id}: unexpected`, 0x82);
         if ((type === SUBACK || v5) && codes.length !== r.filters.length) {
-          throw err(`${NAMES[type]} has ${codes.length} reason codes for ${r.filters.length} topic filters`, 0x82);
+          throw err(NAMES[type] + " reason codes", 0x82);
         }
         this.pend.delete(id);
         if (type === SUBACK) {
@@ -678,7 +696,7 @@ export class Session {
         this.pingAt = -1;
         return;
       case DISCONNECT: {
-        if (!v5) throw err("DISCONNECT from the server is not allowed in MQTT 3.1.1", 0x82);
+        if (!v5) throw err("DISCONNECT not allowed in MQTT 3.1.1", 0x82);
         let code = 0;
         let pr: Properties | undefined;
         if (q < end) {
@@ -692,11 +710,8 @@ export class Session {
         this.fail(err(msg, code), now, false);
         return;
       }
-      case AUTH:
-        if (!v5) throw err("AUTH packet on an MQTT 3.1.1 connection");
-        throw err("AUTH received, but enhanced authentication was not requested", 0x82);
       default:
-        throw err(`a server must not send ${NAMES[type]}`, 0x82);
+        throw err("a server must not send " + NAMES[type], 0x82);
     }
   }
 
@@ -704,17 +719,17 @@ export class Session {
     const q = this.at;
     if (end - q < 2) throw this.short(NAMES[type]);
     const id = (b[q] << 8) | b[q + 1];
-    if (!id) throw err(`${NAMES[type]} with packet identifier 0`);
+    if (!id) throw err(NAMES[type] + " packet identifier 0");
     this.at = q + 2;
     return id;
   }
 
   private short(name: string): MqttProtocolError {
-    return err(`${name} too short`);
+    return err(name + " too short");
   }
 
   private rest(end: number, name: string): void {
-    if (this.at !== end) throw err(`${name} has ${end - this.at} unexpected trailing bytes`);
+    if (this.at !== end) throw err(name + " trailing bytes");
   }
 
   // ------------------------------------------------------------ outbound
@@ -722,11 +737,11 @@ export class Session {
   /** Encodes a PUBLISH (DUP clear). */
   private encodePublish(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, id: number, props: Properties | undefined, max: number): Uint8Array {
     const tlen = strSize(topic, "topic name");
-    if (tlen > this.limits.maxTopicLength) throw err(`topic name is ${tlen} bytes, limit ${this.limits.maxTopicLength}`, 0x90);
+    if (tlen > this.limits.maxTopicLength) throw err("topic too long", 0x90);
     const pb = this.v5 ? this.v5.write(props, PUBLISH) : null;
     const len = 2 + tlen + (qos ? 2 : 0) + (pb ? pb.length : 0) + payload.length;
     const size = 1 + varintSize(len) + len;
-    if (size > max) throw err(`PUBLISH of ${size} bytes exceeds maximum packet size ${max}`, 0x95);
+    if (size > max) throw err(size + " B exceeds maximum packet size", 0x95);
     const out = packet(0x30 | (qos << 1) | (retain ? 1 : 0), len);
     let o = putStr(out, size - len, topic, tlen);
     if (qos) {
@@ -793,22 +808,22 @@ export class Session {
   private checkServer(qos: QoS, retain: boolean, size: number): void {
     if (this.state !== CONNECTED) return;
     const s = this.server;
-    if (qos > s.maximumQoS) throw err(`server accepts QoS up to ${s.maximumQoS}`, 0x9b);
-    if (retain && !s.retainAvailable) throw err("server does not support retained messages", 0x9a);
-    if (size > s.maximumPacketSize) throw err(`PUBLISH of ${size} bytes exceeds the server's maximum packet size ${s.maximumPacketSize}`, 0x95);
+    if (qos > s.maximumQoS) throw err("QoS above server maximum", 0x9b);
+    if (retain && !s.retainAvailable) throw err("server has no retain", 0x9a);
+    if (size > s.maximumPacketSize) throw err(size + " B exceeds maximum packet size", 0x95);
   }
 
   private request(type: number, list: (Subscription | string)[], props: Properties | undefined, op: unknown, now: number): void {
     try {
-      if (!list.length) throw err("no topic filters", 0x82);
+      if (!list.length) throw err("no filters", 0x82);
       const filters: string[] = [];
       let len = 2;
       const sizes: number[] = [];
       for (let i = 0; i < list.length; i++) {
         const f = type === SUBSCRIBE ? (list[i] as Subscription).filter : (list[i] as string);
-        if (typeof f !== "string" || !isValidFilter(f)) throw err(`invalid topic filter "${f}"`, 0x8f);
+        if (typeof f !== "string" || !isValidFilter(f)) throw err("bad filter " + f, 0x8f);
         const n = strSize(f, "topic filter");
-        if (n > this.limits.maxTopicLength) throw err(`topic filter is ${n} bytes, limit ${this.limits.maxTopicLength}`, 0x8f);
+        if (n > this.limits.maxTopicLength) throw err("filter too long", 0x8f);
         filters.push(f);
         sizes.push(n);
         len += 2 + n + (type === SUBSCRIBE ? 1 : 0);
@@ -830,7 +845,7 @@ export class Session {
         if (type === SUBSCRIBE) {
           const s = list[i] as Subscription;
           const qos = s.qos;
-          if (qos !== 0 && qos !== 1 && qos !== 2) throw err(`invalid QoS ${qos}`, 0x82);
+          checkQos(qos);
           pkt[o++] = qos | (this.v5 ? (s.noLocal ? 4 : 0) | (s.retainAsPublished ? 8 : 0) | ((s.retainHandling || 0) & 3) << 4 : 0);
         }
       }
@@ -870,7 +885,7 @@ export class Session {
     let wp: Uint8Array | null = null, wt = 0;
     if (w) {
       const wq = w.qos || 0;
-      if (wq !== 0 && wq !== 1 && wq !== 2) throw err(`invalid will QoS ${wq}`);
+      checkQos(wq);
       flags |= 4 | (wq << 3) | (w.retain ? 0x20 : 0);
       if (v5) {
         let p = w.properties;
@@ -879,8 +894,7 @@ export class Session {
         len += wp.length;
       }
       wt = strSize(w.topic, "will topic");
-      if (!wt || w.topic.indexOf("+") >= 0 || w.topic.indexOf("#") >= 0) throw err(`will topic "${w.topic}" is not a valid topic name`, 0x90);
-      if (w.payload.length > 65535) throw err("will payload is longer than 65535 bytes");
+      if (!isTopic(w.topic) || w.payload.length > 65535) throw err("bad will", 0x90);
       len += 4 + wt + w.payload.length;
     }
     let ul = 0;
@@ -890,13 +904,12 @@ export class Session {
       len += 2 + ul;
     }
     if (o.password !== undefined) {
-      if (!v5 && o.username === undefined) throw err("MQTT 3.1.1 needs a username to send a password");
-      if (o.password.length > 65535) throw err("password is longer than 65535 bytes");
+      if ((!v5 && o.username === undefined) || o.password.length > 65535) throw err("bad password");
       flags |= 0x40;
       len += 2 + o.password.length;
     }
     const ka = o.keepAlive;
-    if (!(ka >= 0 && ka <= 65535) || Math.floor(ka) !== ka) throw err("keepAlive must be an integer from 0 to 65535");
+    if (!(ka >= 0 && ka <= 65535) || Math.floor(ka) !== ka) throw err("bad keepAlive");
     const out = packet(0x10, len);
     let at = out.length - len;
     at = putStr(out, at, "MQTT", 4);
@@ -942,7 +955,7 @@ export class Session {
 
   private room(): void {
     if (this.out.size + this.pend.size + this.q0.length >= this.limits.maxQueued) {
-      throw err(`more than ${this.limits.maxQueued} operations queued`, 0x97);
+      throw err("queue full", 0x97);
     }
   }
 
@@ -952,7 +965,7 @@ export class Session {
       this.nextId = id === 65535 ? 1 : id + 1;
       if (!this.out.has(id) && !this.pend.has(id)) return id;
     }
-    throw err("no free packet identifier", 0x91);
+    throw err("no packet id", 0x91);
   }
 
   private pingTimeout(): number {
