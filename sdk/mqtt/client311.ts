@@ -163,22 +163,17 @@ export class MQTTClient implements MqttConnection {
     const s = options.session || { clean: true };
     const so: Record<string, unknown> = {
       version: options.version || (v5 ? 5 : 4),
-      clientId: options.clientId,
       keepAlive: options.keepAlive ?? 60,
       clean: s.clean,
-      expiry: s.expiry,
-      username: options.username,
-      password: options.password === undefined ? undefined : bytes(options.password),
-      will: w ? { topic: w.topic, payload: bytes(w.payload), qos: w.qos, retain: w.retain, properties: w.properties, delay: w.delay } : undefined,
-      connectProperties: options.connectProperties,
-      store: options.store,
-      limits: options.limits,
-      topicAliases: options.topicAliases,
-      connectTimeoutMs: options.connectTimeoutMs,
-      pingTimeoutMs: options.pingTimeoutMs,
     };
     // The session keeps these for good: no slots for options not given.
-    for (const k in so) if (so[k] === undefined) delete so[k];
+    const given = options as unknown as Record<string, unknown>;
+    for (const k of ["clientId", "username", "connectProperties", "store", "limits", "topicAliases", "connectTimeoutMs", "pingTimeoutMs"]) {
+      if (given[k] !== undefined) so[k] = given[k];
+    }
+    if (s.expiry !== undefined) so.expiry = s.expiry;
+    if (options.password !== undefined) so.password = bytes(options.password);
+    if (w) so.will = { ...w, payload: bytes(w.payload) };
     this.s = new Session(so as unknown as SessionOptions, this as unknown as SessionEvents, v5);
     this.connect();
   }
@@ -221,27 +216,27 @@ export class MQTTClient implements MqttConnection {
 
   subscribe(filters: string | string[], options: SubscribeOptions = {}): Promise<SubscribeResult[]> {
     const list = typeof filters === "string" ? [filters] : filters;
-    const subs = list.map((filter) => subscription(filter, options));
-    const d = {} as Deferred;
-    const p = promise<SubscribeOutcome[]>(d);
-    const done: Done<SubscribeOutcome[]> = (e, results) => {
-      if (e) return d.reject(e);
-      for (const r of results!) if ("granted" in r) this.subscriptions.set(r.filter, options);
-      d.resolve(results);
-    };
-    if (this.closed) done(new MqttProtocolError(CLOSED, 0x80));
-    else this.s.subscribe(subs, undefined, done, this.now());
-    return p;
+    return this.request(list.map((filter) => subscription(filter, options)), options) as Promise<SubscribeResult[]>;
   }
 
   unsubscribe(filters: string | string[]): Promise<void> {
     const list = typeof filters === "string" ? [filters] : filters;
     for (const f of list) this.subscriptions.delete(f);
+    return this.request(list) as Promise<void>;
+  }
+
+  /** SUBSCRIBE (with `options`: remembered for resubscribing) or UNSUBSCRIBE, as a Promise. */
+  private request(list: Subscription[] | string[], options?: SubscribeOptions): Promise<unknown> {
     const d = {} as Deferred;
-    const p = promise<void>(d);
-    const done: Done<unknown> = (e) => (e ? d.reject(e) : d.resolve(undefined));
+    const p = promise<unknown>(d);
+    const done: Done<SubscribeOutcome[]> = (e, results) => {
+      if (e) return d.reject(e);
+      if (options) for (const r of results!) if ("granted" in r) this.subscriptions.set(r.filter, options);
+      d.resolve(options ? results : undefined);
+    };
     if (this.closed) done(new MqttProtocolError(CLOSED, 0x80));
-    else this.s.unsubscribe(list, done, this.now());
+    else if (options) this.s.subscribe(list as Subscription[], undefined, done, this.now());
+    else this.s.unsubscribe(list as string[], done, this.now());
     return p;
   }
 
@@ -378,18 +373,28 @@ export class MQTTClient implements MqttConnection {
     const options: Record<string, unknown> = {
       port: o.port || (tls ? 8883 : 1883),
       format: "buffer",
+      onReadable(count: number) {
+        try {
+          if (sock) self.onReadable(sock, count);
+        } catch (e) {
+          fault("socket", e);
+        }
+      },
+      onWritable(count: number) {
+        try {
+          if (sock) self.onWritable(sock, count);
+        } catch (e) {
+          fault("socket", e);
+        }
+      },
+      onError(message?: string) {
+        try {
+          if (sock) self.onSocketError(sock, message);
+        } catch (e) {
+          fault("socket", e);
+        }
+      },
     };
-    // One guarded callback maker instead of three try/catch copies.
-    const on = (f: (sock: Socket, arg: any) => void) => (arg: unknown) => {
-      try {
-        if (sock) f.call(self, sock, arg);
-      } catch (e) {
-        fault("socket handler", e);
-      }
-    };
-    options.onReadable = on(this.onReadable);
-    options.onWritable = on(this.onWritable);
-    options.onError = on(this.onSocketError);
     // Moddable's TCP takes a dotted address (modules/io/socket/lwip/tcp.c); TLS runs over
     // the TCP class given as options.TCP.io, with `host` as the default server name.
     if (/^[0-9.]+$/.test(o.host) || o.host.indexOf(":") >= 0) options.address = o.host;

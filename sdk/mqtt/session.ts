@@ -192,13 +192,10 @@ function err(message: string, code = 0x81): MqttProtocolError {
   return new MqttProtocolError(message, code);
 }
 
-function checkQos(q: unknown): void {
+/** A non-empty topic name without wildcards and a QoS (one call on the publish path). */
+function checkPublish(t: unknown, q: unknown): void {
+  if (typeof t !== "string" || !t || t.indexOf("+") >= 0 || t.indexOf("#") >= 0) throw err("bad topic " + t, 0x90);
   if (q !== 0 && q !== 1 && q !== 2) throw err("bad QoS " + q, 0x82);
-}
-
-/** A non-empty topic name without wildcards. */
-function isTopic(t: unknown): boolean {
-  return typeof t === "string" && t !== "" && t.indexOf("+") < 0 && t.indexOf("#") < 0;
 }
 
 /** Bytes a Variable Byte Integer takes. */
@@ -419,8 +416,7 @@ export class Session {
   /** Requests a PUBLISH; `op` comes back in done(). */
   publish(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties: Properties | undefined, op: unknown, now: number): void {
     try {
-      if (!isTopic(topic)) throw err("bad topic " + topic, 0x90);
-      checkQos(qos);
+      checkPublish(topic, qos);
       if (!this.v5) properties = undefined;
       else if (properties && properties.topicAlias !== undefined) throw err("topicAlias is the session's", 0x82);
       this.room();
@@ -562,13 +558,13 @@ export class Session {
     switch (type) {
       case CONNACK: {
         if (this.state !== CONNECTING) throw err("second CONNACK", 0x82);
-        if (end - q < 2) throw this.short("CONNACK");
+        if (end - q < 2) throw this.short(type);
         const sp = b[q], code = b[q + 1];
         this.at = q + 2;
         if (sp > 1 || (sp && code)) throw err("CONNACK flags");
         const props = v5 ? v5.read(this, b, end, CONNACK) : undefined;
         if (!v5 && code > 5) throw err("CONNACK code " + code);
-        this.rest(end, "CONNACK");
+        this.rest(end, type);
         if (code) {
           const why = props && props.reasonString ? `: ${props.reasonString}` : "";
           this.fail(err(`connection refused: ${v5 ? v5.reason(code) : V4_REFUSALS[code]}${why}`, v5 ? code : V4_TO_V5[code]), now, false);
@@ -589,11 +585,11 @@ export class Session {
       case PUBLISH: {
         const qos = ((flags >> 1) & 3) as QoS;
         if (flags & 8 && !qos) throw err("PUBLISH QoS 0 DUP");
-        if (end - q < 2) throw this.short("PUBLISH");
+        if (end - q < 2) throw this.short(type);
         const tlen = (b[q] << 8) | b[q + 1];
         q += 2;
         if (tlen > this.limits.maxTopicLength) throw err("topic too long", 0x90);
-        if (q + tlen + (qos ? 2 : 0) > end) throw this.short("PUBLISH");
+        if (q + tlen + (qos ? 2 : 0) > end) throw this.short(type);
         let topic = tlen ? utf8Decode(b, q, q + tlen, true) : "";
         q += tlen;
         if (topic.indexOf("+") >= 0 || topic.indexOf("#") >= 0) throw err("bad topic " + topic, 0x90);
@@ -610,18 +606,16 @@ export class Session {
           topic = v5.aliasIn(this, topic, props);
         } else if (!topic) throw err("bad topic", 0x90);
         const payload = b.subarray(this.at, end);
-        if (qos === 2) {
-          const q2 = this.q2in || (this.q2in = new Set());
-          if (!q2.has(id)) {
-            if (q2.size >= this.limits.receiveMaximum) throw err(`more than ${this.limits.receiveMaximum} QoS 2 messages awaiting PUBREL`, 0x93);
+        // QoS 2: delivered once, at the first PUBLISH of its id until PUBREL.
+        const q2 = qos === 2 ? this.q2in || (this.q2in = new Set()) : null;
+        if (!q2 || !q2.has(id)) {
+          if (q2) {
+            if (q2.size >= this.limits.receiveMaximum) throw err(`more than ${this.limits.receiveMaximum} QoS 2 awaiting PUBREL`, 0x93);
             q2.add(id);
-            this.ev.message(topic, payload, 2, (flags & 1) === 1, (flags & 8) !== 0, props);
           }
-          this.send(ack(PUBREC, id), now);
-          return;
+          this.ev.message(topic, payload, qos, (flags & 1) === 1, (flags & 8) !== 0, props);
         }
-        this.ev.message(topic, payload, qos, (flags & 1) === 1, (flags & 8) !== 0, props);
-        if (qos) this.send(ack(PUBACK, id), now);
+        if (qos) this.send(ack(q2 ? PUBREC : PUBACK, id), now);
         return;
       }
       case PUBACK: case PUBREC: case PUBREL: case PUBCOMP: {
@@ -632,7 +626,7 @@ export class Session {
           code = b[this.at++];
           if (this.at < end) props = v5.read(this, b, end, type);
         }
-        this.rest(end, NAMES[type]);
+        this.rest(end, type);
         if (type === PUBREL) {
           const known = !!this.q2in && this.q2in.delete(id);
           this.send(known || !v5 ? ack(PUBCOMP, id) : Uint8Array.of(0x70, 3, id >> 8, id & 255, 0x92), now);
@@ -656,8 +650,7 @@ export class Session {
       }
       case SUBACK: case UNSUBACK: {
         const id = this.id(b, end, type);
-        const props = v5 ? v5.read(this, b, end, type) : undefined;
-        void props;
+        if (v5) v5.read(this, b, end, type);
         const r = this.pend.get(id);
         const want = type === SUBACK ? SUBSCRIBE : UNSUBSCRIBE;
         const codes: number[] = [];
@@ -671,7 +664,7 @@ export class Session {
           if (!codes.length) throw err(NAMES[type] + " reason codes", 0x82);
           this.at = end;
         }
-        this.rest(end, NAMES[type]);
+        this.rest(end, type);
         if (!r || r.type !== want) throw err(`${NAMES[type]} for packet ${id}: unexpected`, 0x82);
         if ((type === SUBACK || v5) && codes.length !== r.filters.length) {
           throw err(NAMES[type] + " reason codes", 0x82);
@@ -684,7 +677,8 @@ export class Session {
           }
           this.ev.done(r.op, null, results);
         } else {
-          const bad = codes.findIndex((c) => c >= 0x80);
+          let bad = -1;
+          for (let i = codes.length; i--; ) if (codes[i] >= 0x80) bad = i;
           if (bad >= 0 && v5) this.ev.done(r.op, err(`unsubscribe "${r.filters[bad]}" failed: ${v5.reason(codes[bad])}`, codes[bad]));
           else this.ev.done(r.op, null, codes);
         }
@@ -692,7 +686,7 @@ export class Session {
         return;
       }
       case PINGRESP:
-        this.rest(end, "PINGRESP");
+        this.rest(end, type);
         this.pingAt = -1;
         return;
       case DISCONNECT: {
@@ -703,7 +697,7 @@ export class Session {
           code = b[this.at++];
           if (this.at < end) pr = v5.read(this, b, end, DISCONNECT);
         }
-        this.rest(end, "DISCONNECT");
+        this.rest(end, type);
         let msg = `server disconnected: ${v5.reason(code)}`;
         if (pr && pr.reasonString) msg += `: ${pr.reasonString}`;
         if (pr && pr.serverReference) msg += ` (use server ${pr.serverReference})`;
@@ -717,19 +711,19 @@ export class Session {
 
   private id(b: Uint8Array, end: number, type: number): number {
     const q = this.at;
-    if (end - q < 2) throw this.short(NAMES[type]);
+    if (end - q < 2) throw this.short(type);
     const id = (b[q] << 8) | b[q + 1];
     if (!id) throw err(NAMES[type] + " packet identifier 0");
     this.at = q + 2;
     return id;
   }
 
-  private short(name: string): MqttProtocolError {
-    return err(name + " too short");
+  private short(type: number): MqttProtocolError {
+    return err(NAMES[type] + " too short");
   }
 
-  private rest(end: number, name: string): void {
-    if (this.at !== end) throw err(name + " trailing bytes");
+  private rest(end: number, type: number): void {
+    if (this.at !== end) throw err(NAMES[type] + " trailing bytes");
   }
 
   // ------------------------------------------------------------ outbound
@@ -845,7 +839,7 @@ export class Session {
         if (type === SUBSCRIBE) {
           const s = list[i] as Subscription;
           const qos = s.qos;
-          checkQos(qos);
+          if (qos !== 0 && qos !== 1 && qos !== 2) throw err("bad QoS " + qos, 0x82);
           pkt[o++] = qos | (this.v5 ? (s.noLocal ? 4 : 0) | (s.retainAsPublished ? 8 : 0) | ((s.retainHandling || 0) & 3) << 4 : 0);
         }
       }
@@ -885,7 +879,6 @@ export class Session {
     let wp: Uint8Array | null = null, wt = 0;
     if (w) {
       const wq = w.qos || 0;
-      checkQos(wq);
       flags |= 4 | (wq << 3) | (w.retain ? 0x20 : 0);
       if (v5) {
         let p = w.properties;
@@ -894,7 +887,8 @@ export class Session {
         len += wp.length;
       }
       wt = strSize(w.topic, "will topic");
-      if (!isTopic(w.topic) || w.payload.length > 65535) throw err("bad will", 0x90);
+      checkPublish(w.topic, wq);
+      if (w.payload.length > 65535) throw err("bad will");
       len += 4 + wt + w.payload.length;
     }
     let ul = 0;

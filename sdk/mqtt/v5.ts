@@ -66,7 +66,7 @@ function read(s: Session, b: Uint8Array, end: number, type: number): Properties 
     return undefined;
   }
   const need = (n: number, what: string): void => {
-    if (p + n > end) throw err(`packet too short: ${what} needs ${n} bytes at offset ${p}, ${end - p} left`);
+    if (p + n > end) throw err(what + " too short");
   };
   const varint = (what: string): number => {
     let v = 0, mul = 1;
@@ -75,12 +75,12 @@ function read(s: Session, b: Uint8Array, end: number, type: number): Properties 
       const c = b[p++];
       v += (c & 0x7f) * mul;
       if (!(c & 0x80)) {
-        if (c === 0 && i > 0) throw err(`${what}: variable byte integer is not minimally encoded`);
+        if (c === 0 && i > 0) throw err(what + " not minimal");
         return v;
       }
       mul *= 128;
     }
-    throw err(`${what}: variable byte integer longer than 4 bytes`);
+    throw err(what + " too long");
   };
   const u16 = (what: string): number => {
     need(2, what);
@@ -106,17 +106,17 @@ function read(s: Session, b: Uint8Array, end: number, type: number): Properties 
   const max = s.limits.maxProperties;
   let count = 0;
   while (p < stop) {
-    if (++count > max) throw err(`${where} has more than ${max} properties`);
+    if (++count > max) throw err("too many properties");
     const id = varint("property identifier");
     const d = id < BY_ID.length ? BY_ID[id] : undefined;
-    if (!d) throw err(`${where} has unknown property 0x${id.toString(16)}`);
+    if (!d) throw err("unknown property " + id);
     const name = d[1], kind = d[2];
-    if (!(d[3] & (1 << type))) throw err(`property ${name} is not allowed in ${where}`);
+    if (!(d[3] & (1 << type))) throw err(name + " not allowed in " + where);
     let v: unknown;
     if (kind === BYTE01) {
       need(1, name);
       v = b[p++];
-      if ((v as number) > 1) throw err(`property ${name} must be 0 or 1, got ${v}`, 0x82);
+      if ((v as number) > 1) throw err("bad " + name, 0x82);
     } else if (kind === U16) v = u16(name);
     else if (kind === U32) {
       need(4, name);
@@ -130,25 +130,25 @@ function read(s: Session, b: Uint8Array, end: number, type: number): Properties 
       v = b.subarray(p, p + n);
       p += n;
     } else v = [str(name + " key"), str(name + " value")];
-    if (d[4] && v === 0) throw err(`property ${name} must not be 0`, 0x82);
+    if (d[4] && v === 0) throw err("bad " + name, 0x82);
     if (kind === PAIR || kind === VARINT) {
       const list = bag[name] as unknown[] | undefined;
       if (list) {
-        if (kind === VARINT && type !== 3) throw err(`duplicate property ${name} in ${where}`, 0x82);
+        if (kind === VARINT && type !== 3) throw err("duplicate property " + name, 0x82);
         list.push(v);
       } else bag[name] = [v];
     } else {
-      if (bag[name] !== undefined) throw err(`duplicate property ${name} in ${where}`, 0x82);
+      if (bag[name] !== undefined) throw err("duplicate property " + name, 0x82);
       bag[name] = v;
     }
   }
-  if (p !== stop) throw err("properties overrun their length");
+  if (p !== stop) throw err("properties overrun");
   s.at = stop;
   return props;
 }
 
 function uint(v: unknown, max: number, name: string): number {
-  if (typeof v !== "number" || !(v >= 0 && v <= max) || Math.floor(v) !== v) throw err(`${name} must be an integer from 0 to ${max}`);
+  if (typeof v !== "number" || !(v >= 0 && v <= max) || Math.floor(v) !== v) throw err("bad " + name);
   return v;
 }
 
@@ -167,19 +167,19 @@ function write(props: Properties | undefined, type: number): Uint8Array {
       const v = bag[d[1]];
       if (v === undefined) continue;
       const name = d[1], kind = d[2], id = d[0];
-      if (!(d[3] & (1 << type))) throw err(`property ${name} is not allowed in ${WHERE[type]}`, 0x82);
+      if (!(d[3] & (1 << type))) throw err(name + " not allowed in " + WHERE[type], 0x82);
       if (kind === PAIR || kind === VARINT) {
-        if (!Array.isArray(v)) throw err(`property ${name} must be an array`);
-        if (kind === VARINT && type !== 3 && v.length > 1) throw err(`only one ${name} allowed in ${WHERE[type]}`, 0x82);
+        if (!Array.isArray(v)) throw err("bad " + name);
+        if (kind === VARINT && type !== 3 && v.length > 1) throw err("bad " + name, 0x82);
         for (const e of v) {
           if (kind === VARINT) {
-            if (!uint(e, MAX[3], name)) throw err(`property ${name} must not be 0`, 0x82);
+            if (!uint(e, MAX[3], name)) throw err("bad " + name, 0x82);
             if (out) {
               out[o++] = id;
               o = putVarint(out, o, e as number);
             } else o += 1 + varintSize(e as number);
           } else {
-            if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "string") throw err(`property ${name} entries must be [key, value] strings`);
+            if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "string") throw err("bad " + name);
             if (out) {
               out[o++] = id;
               o = putStr(out, o, e[0], sizes[k++]);
@@ -193,9 +193,9 @@ function write(props: Properties | undefined, type: number): Uint8Array {
         }
         continue;
       }
-      if (d[4] && v === 0) throw err(`property ${name} must not be 0`, 0x82);
+      if (d[4] && v === 0) throw err("bad " + name, 0x82);
       if (kind === STR) {
-        if (typeof v !== "string") throw err(`property ${name} must be a string`);
+        if (typeof v !== "string") throw err("bad " + name);
         if (out) {
           out[o++] = id;
           o = putStr(out, o, v, sizes[k++]);
@@ -205,8 +205,7 @@ function write(props: Properties | undefined, type: number): Uint8Array {
           o += 3 + n;
         }
       } else if (kind === BIN) {
-        if (!(v instanceof Uint8Array)) throw err(`property ${name} must be a Uint8Array`);
-        if (v.length > 65535) throw err(`${name} is longer than 65535 bytes`);
+        if (!(v instanceof Uint8Array) || v.length > 65535) throw err("bad " + name);
         if (out) {
           out[o++] = id;
           out[o++] = v.length >> 8;
@@ -257,7 +256,7 @@ function connack(s: Session, pr: Properties, info: ConnectInfo): void {
 function aliasIn(s: Session, topic: string, props: Properties | undefined): string {
   const alias = props && props.topicAlias;
   if (alias === undefined) {
-    if (!topic) throw err("PUBLISH with an empty topic and no topic alias", 0x82);
+    if (!topic) throw err("empty topic, no alias", 0x82);
     return topic;
   }
   const max = s.limits.topicAliasMaximum;
