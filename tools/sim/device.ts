@@ -9,9 +9,12 @@
 // meter (deterministic); while the device waits on a real socket it advances
 // with real time; when nothing is in flight it jumps to the next timer, so a
 // day of 15-minute wakes takes seconds.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { TraceMap, originalPositionFor } from "@jridgewell/trace-mapping";
-import { XsWorker, CrankError, WorkerExit, WorkerExitCode, TOO_MUCH_COMPUTATION, type Meters } from "./xsnap.ts";
+import { XsWorker, CrankError, WorkerExit, WorkerExitCode, TOO_MUCH_COMPUTATION, xsnapWorkerPath, type Meters } from "./xsnap.ts";
 import { DeviceStorage, PowerCut, StorageError, type OtaData } from "./storage.ts";
 import { defaultFaults, type SocketFaults } from "./sockets.ts";
 import { EnergyMeter, type EnergyState, type EnergyReport } from "./energy.ts";
@@ -61,6 +64,41 @@ const BOOT_SCRIPT = readFileSync(new URL("./runtime/boot.js", import.meta.url), 
   MODULE_FILES.map((f) => `(${f.xs})(sim);`).join("\n"),
 );
 export const RETAINED_BYTES = nativeEsp32Module.RETAINED_BYTES;
+
+/**
+ * Engine snapshots, one per app image: the heap after the boot script ran, every app
+ * module was compiled and the preloaded ones ran — what a Moddable build leaves in
+ * flash (xsc's bytecode, xsl's preloaded heap). Each wake starts a fresh engine from it
+ * instead of compiling the app again; the wake's own heap is still fresh.
+ */
+interface Snapshot {
+  path: string;
+  /** Module specifiers in the order they were compiled (XS stacks number sources so). */
+  ordinals: string[];
+}
+const snapshots = new Map<string, Snapshot>();
+let snapshotDir: string | undefined;
+let snapshotCount = 0;
+/** This process's snapshot folder, removed when the process exits (snapshots are never shared between processes). */
+function snapshotFolder(): string {
+  if (!snapshotDir) {
+    const dir = mkdtempSync(join(tmpdir(), "xsiot-snapshots-"));
+    snapshotDir = dir;
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return snapshotDir;
+}
+const snapshotKeys = new WeakMap<ImageInfo, string>();
+function snapshotKey(info: ImageInfo): string {
+  let key = snapshotKeys.get(info);
+  if (!key) {
+    const worker = xsnapWorkerPath();
+    const h = createHash("sha256").update(BOOT_SCRIPT).update(worker).update(String(statSync(worker).mtimeMs)).update(JSON.stringify(info));
+    key = h.digest("hex").slice(0, 32);
+    snapshotKeys.set(info, key);
+  }
+  return key;
+}
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -476,11 +514,19 @@ export class VirtualDevice {
     // A fresh engine per boot (a fresh heap, as the chip's): the one started ahead of time
     // while the previous wake ran, or a new one. Starting the next one now hides the
     // process start-up behind this wake.
-    const ready = this.spare ?? this.startEngine();
-    this.spare = this.summary.stoppedBecause ? undefined : this.startEngine();
+    // mc/config (with this device's settings) may be read during preload: the snapshot is this device's.
+    const key = createHash("sha256").update(snapshotKey(app.info)).update(this.board.id).update(JSON.stringify(this.options.deviceConfig ?? {})).digest("hex").slice(0, 32);
+    if (this.spare && this.spare.key !== key) this.dropSpare(); // another image boots (OTA, rollback)
+    const ready = this.spare?.engine ?? this.startEngine(key);
+    this.spare = this.summary.stoppedBecause ? undefined : { key, engine: this.startEngine(key) };
     try {
-      this.worker = await ready;
+      const engine = await ready;
+      this.worker = engine.worker;
+      if (engine.snapshot) this.moduleOrdinals = [...engine.snapshot.ordinals];
+      else await this.prepareEngine(engine.worker, app.info, key);
     } catch (e) {
+      this.worker?.kill();
+      this.worker = undefined;
       throw new Error(`virtual ESP32 runtime failed to start: ${String(e)}`);
     }
     // What Moddable's manifests give this app on esp32 (moddable/table.json); an image built before the table knew only the base.
@@ -493,28 +539,55 @@ export class VirtualDevice {
     return true;
   }
 
-  /** An XS engine that has run the boot script: the device's runtime before the app. */
-  private spare: Promise<XsWorker> | undefined;
-  private async startEngine(): Promise<XsWorker> {
+  /** An engine for the next boot: started from the image's snapshot, or one that has run the boot script. */
+  private spare: { key: string; engine: Promise<{ worker: XsWorker; snapshot?: Snapshot }> } | undefined;
+  private async startEngine(key: string): Promise<{ worker: XsWorker; snapshot?: Snapshot }> {
+    const snapshot = snapshots.get(key);
     const worker = new XsWorker({
       computeLimit: this.options.watchdogUnits ?? Math.round(5e9 / this.board.power.computeUnitNs.value), // ~5 s task watchdog
       onCommand: (req) => this.onCommand(req),
       onPrint: (line) => this.trace("print", { text: line }),
+      snapshot: snapshot?.path,
     });
+    if (snapshot) return { worker, snapshot };
     try {
       await worker.evaluate(BOOT_SCRIPT);
     } catch (e) {
       worker.kill();
       throw e;
     }
-    return worker;
+    return { worker };
   }
+
+  /**
+   * The build, on an engine that has only run the boot script: compile every app module and
+   * run the preloaded ones (host calls other than module/config/trace are refused, as native
+   * code cannot run during preload), then keep the heap as the image's snapshot.
+   */
+  private async prepareEngine(worker: XsWorker, info: ImageInfo, key: string): Promise<void> {
+    const compile = Object.keys(info.modules).sort();
+    this.preparing = true;
+    try {
+      await worker.deliver(new Uint8Array(this.pack({ type: "prepare", device: info.device ?? baseSurface(), preload: info.preload ?? [], compile, t: this.epochNow + this.rtcOffset })));
+    } finally {
+      this.preparing = false;
+    }
+    if (snapshots.has(key)) return;
+    try {
+      const path = join(snapshotFolder(), `${key}-${++snapshotCount}.xss`); // never overwrite a file an engine may be reading
+      await worker.writeSnapshot(path);
+      snapshots.set(key, { path, ordinals: [...this.moduleOrdinals] });
+    } catch {
+      // No snapshot: later boots prepare their engine again, which is slower but the same.
+    }
+  }
+  private preparing = false;
 
   private dropSpare(): void {
     const spare = this.spare;
     this.spare = undefined;
-    spare?.then(
-      (w) => w.kill(),
+    spare?.engine.then(
+      (e) => e.worker.kill(),
       () => undefined,
     );
   }
@@ -841,6 +914,7 @@ export class VirtualDevice {
       case "config":
         return { json: { config: { ...this.running!.info.config, board: boardConfig(this.board), ...this.options.deviceConfig } } };
       default: {
+        if (this.preparing) throw new Error(`native function ${m.op} called during preload (it runs at build time: documentation/xs/preload.md)`);
         const op = this.ops[m.op];
         if (!op) throw new Error(`unknown device operation ${m.op}`);
         return op(m, payload);

@@ -74,6 +74,8 @@ export interface XsWorkerOptions {
   onCommand: CommandHandler;
   /** Worker stdout lines (XS print). */
   onPrint?: (line: string) => void;
+  /** Start the engine from this heap snapshot (written by writeSnapshot) instead of an empty machine. */
+  snapshot?: string;
 }
 
 export class XsWorker {
@@ -87,6 +89,7 @@ export class XsWorker {
   constructor(private readonly options: XsWorkerOptions) {
     const args = ["xsiot-device"];
     if (options.computeLimit) args.push("-l", String(options.computeLimit));
+    if (options.snapshot) args.push("-r", options.snapshot);
     this.proc = spawn(xsnapWorkerPath(), args, { stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"] });
     let line = "";
     this.proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
@@ -177,6 +180,11 @@ export class XsWorker {
   /** Evaluates a script in the worker's global scope; rejects with CrankError on an uncaught exception. */
   evaluate(code: string) {
     return this.crank([new TextEncoder().encode("e" + code)]);
+  }
+
+  /** Writes the engine's whole heap to a file, from which new workers can start (options.snapshot). */
+  writeSnapshot(path: string) {
+    return this.crank([new TextEncoder().encode("w" + path)]);
   }
 
   /** Calls globalThis.handleCommand(ArrayBuffer) inside the worker. */

@@ -167,6 +167,8 @@
     return parts.join("/");
   }
   const importer = new Map();
+  /** App modules compiled ahead of the boot (the image's bytecode, as xsc leaves it in flash). */
+  const compiled = new Map();
   let compartment;
   function makeCompartment(device) {
     const globals = { Date: VirtualDate };
@@ -184,8 +186,10 @@
       loadNowHook(specifier) {
         const row = device.modules[specifier];
         if (row) return { namespace: emulated(specifier, row) };
+        const source = compiled.get(specifier);
+        if (source) return { source };
         const r = host({ op: "module", specifier, importer: importer.get(specifier) ?? null });
-        return { source: new ModuleSource(decoder.decode(r.payload), specifier) };
+        return { source: new ModuleSource(decoder.decode(r.payload ?? new ArrayBuffer(0)), specifier) };
       },
     });
     // Globals Moddable provides but the sim does not emulate: reading one says so.
@@ -201,14 +205,24 @@
 
   function deliver(message) {
     switch (message.type) {
+      case "prepare":
       case "boot": {
-        compartment = makeCompartment(message.device);
-        // Preloaded app modules run at build time on Moddable, before main, and are frozen.
-        const seen = new Set();
-        for (const specifier of message.preload ?? []) {
-          const ns = compartment.importNow(specifier);
-          for (const v of Object.values(ns)) freezeFunctions(v, seen);
+        if (!compartment) {
+          compartment = makeCompartment(message.device);
+          // The build: every app module compiled (xsc), then the preloaded ones run and
+          // frozen (xsl), before the image exists. The host refuses other calls meanwhile:
+          // a native function cannot run during preload (documentation/xs/preload.md).
+          for (const specifier of message.compile ?? []) {
+            const r = host({ op: "module", specifier, importer: null });
+            compiled.set(specifier, new ModuleSource(decoder.decode(r.payload ?? new ArrayBuffer(0)), specifier));
+          }
+          const seen = new Set();
+          for (const specifier of message.preload ?? []) {
+            const ns = compartment.importNow(specifier);
+            for (const v of Object.values(ns)) freezeFunctions(v, seen);
+          }
         }
+        if (message.type === "prepare") return;
         const main = compartment.importNow(message.main);
         if (typeof main.default === "function") main.default();
         return;
