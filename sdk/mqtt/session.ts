@@ -180,11 +180,10 @@ interface Qos0 {
 const IDLE = 0, CONNECTING = 1, CONNECTED = 2;
 const CONNACK = 2, PUBLISH = 3, PUBACK = 4, PUBREC = 5, PUBREL = 6, PUBCOMP = 7, SUBSCRIBE = 8, SUBACK = 9,
   UNSUBSCRIBE = 10, UNSUBACK = 11, PINGRESP = 13, DISCONNECT = 14;
-const NAMES = ["reserved", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
-  "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT", "AUTH"];
-const V4_REFUSALS = ["", "unacceptable protocol version", "identifier rejected", "server unavailable",
-  "bad user name or password", "not authorized"];
-const V4_TO_V5 = [0, 0x84, 0x85, 0x88, 0x86, 0x87];
+// Tables as one string split at load: an array literal costs bytecode per element.
+const NAMES = "reserved CONNECT CONNACK PUBLISH PUBACK PUBREC PUBREL PUBCOMP SUBSCRIBE SUBACK UNSUBSCRIBE UNSUBACK PINGREQ PINGRESP DISCONNECT AUTH".split(" ");
+const V4_REFUSALS = "|unacceptable protocol version|identifier rejected|server unavailable|bad user name or password|not authorized".split("|");
+const V4_TO_V5 = "\x00\x84\x85\x88\x86\x87"; // 3.1.1 CONNACK return code -> v5 reason code
 const MAX_SIZE = 268435460;
 const PINGREQ_BYTES = Uint8Array.of(0xc0, 0);
 
@@ -567,7 +566,7 @@ export class Session {
         this.rest(end, type);
         if (code) {
           const why = props && props.reasonString ? `: ${props.reasonString}` : "";
-          this.fail(err(`connection refused: ${v5 ? v5.reason(code) : V4_REFUSALS[code]}${why}`, v5 ? code : V4_TO_V5[code]), now, false);
+          this.fail(err(`connection refused: ${v5 ? v5.reason(code) : V4_REFUSALS[code]}${why}`, v5 ? code : V4_TO_V5.charCodeAt(code)), now, false);
           return;
         }
         if (sp && this.opts.clean) throw err("CONNACK session present", 0x82);

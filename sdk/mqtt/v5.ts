@@ -11,46 +11,25 @@ import type { QoS } from "./types";
 
 // Value kinds.
 const BYTE01 = 0, U16 = 1, U32 = 2, VARINT = 3, STR = 4, BIN = 5, PAIR = 6;
-// Where a property may appear: bit n = packet type n; bit 0 = Will properties.
-const W = 1, CONNECT = 2, CONNACK = 4, PUBLISH = 8, SUBSCRIBE = 256, DISCONNECT = 1 << 14, AUTH = 1 << 15;
-const ACKS = 0xbf4 | DISCONNECT | AUTH; // CONNACK, PUBACK..PUBCOMP, SUBACK, UNSUBACK
-const PUB = PUBLISH | W;
+// Where a property may appear ("where" below): bit n = packet type n, bit 0 = Will
+// properties; e.g. PUBLISH|Will = 0x9, CONNACK = 0x4, the acknowledgements
+// (CONNACK, PUBACK..PUBCOMP, SUBACK, UNSUBACK, DISCONNECT, AUTH) = 0xcbf4, anywhere = 0xffff.
 
-// [id, name, kind, where, must not be 0], ascending ids (also the encoding order).
+// The property table, [id, name, kind, where, must not be 0], ascending ids (also the
+// encoding order), made at load from two strings: as 27 array literals it cost ~1 KB of
+// bytecode. Per property three characters: id, kind (+8: must not be 0), where.
 type Def = [number, keyof Properties, number, number, boolean];
-const DEFS: Def[] = [
-  [0x01, "payloadFormatIndicator", BYTE01, PUB, false],
-  [0x02, "messageExpiryInterval", U32, PUB, false],
-  [0x03, "contentType", STR, PUB, false],
-  [0x08, "responseTopic", STR, PUB, false],
-  [0x09, "correlationData", BIN, PUB, false],
-  [0x0b, "subscriptionIdentifiers", VARINT, PUBLISH | SUBSCRIBE, true],
-  [0x11, "sessionExpiryInterval", U32, CONNECT | CONNACK | DISCONNECT, false],
-  [0x12, "assignedClientIdentifier", STR, CONNACK, false],
-  [0x13, "serverKeepAlive", U16, CONNACK, false],
-  [0x15, "authenticationMethod", STR, CONNECT | CONNACK | AUTH, false],
-  [0x16, "authenticationData", BIN, CONNECT | CONNACK | AUTH, false],
-  [0x17, "requestProblemInformation", BYTE01, CONNECT, false],
-  [0x18, "willDelayInterval", U32, W, false],
-  [0x19, "requestResponseInformation", BYTE01, CONNECT, false],
-  [0x1a, "responseInformation", STR, CONNACK, false],
-  [0x1c, "serverReference", STR, CONNACK | DISCONNECT, false],
-  [0x1f, "reasonString", STR, ACKS, false],
-  [0x21, "receiveMaximum", U16, CONNECT | CONNACK, true],
-  [0x22, "topicAliasMaximum", U16, CONNECT | CONNACK, false],
-  [0x23, "topicAlias", U16, PUBLISH, false],
-  [0x24, "maximumQoS", BYTE01, CONNACK, false],
-  [0x25, "retainAvailable", BYTE01, CONNACK, false],
-  [0x26, "userProperties", PAIR, 0xffff, false],
-  [0x27, "maximumPacketSize", U32, CONNECT | CONNACK, true],
-  [0x28, "wildcardSubscriptionAvailable", BYTE01, CONNACK, false],
-  [0x29, "subscriptionIdentifierAvailable", BYTE01, CONNACK, false],
-  [0x2a, "sharedSubscriptionAvailable", BYTE01, CONNACK, false],
-];
+const DEF_NAMES = "payloadFormatIndicator messageExpiryInterval contentType responseTopic correlationData subscriptionIdentifiers sessionExpiryInterval assignedClientIdentifier serverKeepAlive authenticationMethod authenticationData requestProblemInformation willDelayInterval requestResponseInformation responseInformation serverReference reasonString receiveMaximum topicAliasMaximum topicAlias maximumQoS retainAvailable userProperties maximumPacketSize wildcardSubscriptionAvailable subscriptionIdentifierAvailable sharedSubscriptionAvailable".split(" ");
+const DEF_CODES = "\x01\x00\x09\x02\x02\x09\x03\x04\x09\x08\x04\x09\x09\x05\x09\x0b\x0b\u0108\x11\x02\u4006\x12\x04\x04\x13\x01\x04\x15\x04\u8006\x16\x05\u8006\x17\x00\x02\x18\x02\x01\x19\x00\x02\x1a\x04\x04\x1c\x04\u4004\x1f\x04\ucbf4\x21\x09\x06\x22\x01\x06\x23\x01\x08\x24\x00\x04\x25\x00\x04\x26\x06\uffff\x27\x0a\x06\x28\x00\x04\x29\x00\x04\x2a\x00\x04";
+const DEFS: Def[] = [];
 const BY_ID: (Def | undefined)[] = [];
-for (const d of DEFS) BY_ID[d[0]] = d;
-const WHERE = ["Will", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP", "SUBSCRIBE", "SUBACK",
-  "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT", "AUTH"];
+for (let i = 0; i < DEF_NAMES.length; i++) {
+  const k = DEF_CODES.charCodeAt(3 * i + 1);
+  const d: Def = [DEF_CODES.charCodeAt(3 * i), DEF_NAMES[i] as keyof Properties, k & 7, DEF_CODES.charCodeAt(3 * i + 2), k > 7];
+  DEFS.push(d);
+  BY_ID[d[0]] = d;
+}
+const WHERE = "Will CONNECT CONNACK PUBLISH PUBACK PUBREC PUBREL PUBCOMP SUBSCRIBE SUBACK UNSUBSCRIBE UNSUBACK PINGREQ PINGRESP DISCONNECT AUTH".split(" ");
 const EMPTY = Uint8Array.of(0);
 const MAX = [1, 65535, 0xffffffff, 268435455];
 
