@@ -168,9 +168,9 @@ export class MQTTClient implements MqttConnection {
     };
     // The session keeps these for good: no slots for options not given.
     const given = options as unknown as Record<string, unknown>;
-    for (const k of ["clientId", "username", "connectProperties", "store", "limits", "topicAliases", "connectTimeoutMs", "pingTimeoutMs"]) {
-      if (given[k] !== undefined) so[k] = given[k];
-    }
+    // Index loops throughout: for-of costs XS ~100 B of bytecode more each.
+    const keys = "clientId username connectProperties store limits topicAliases connectTimeoutMs pingTimeoutMs".split(" ");
+    for (let i = 0; i < keys.length; i++) if (given[keys[i]] !== undefined) so[keys[i]] = given[keys[i]];
     if (s.expiry !== undefined) so.expiry = s.expiry;
     if (options.password !== undefined) so.password = bytes(options.password);
     if (w) so.will = { ...w, payload: bytes(w.payload) };
@@ -221,7 +221,7 @@ export class MQTTClient implements MqttConnection {
 
   unsubscribe(filters: string | string[]): Promise<void> {
     const list = typeof filters === "string" ? [filters] : filters;
-    for (const f of list) this.subscriptions.delete(f);
+    for (let i = 0; i < list.length; i++) this.subscriptions.delete(list[i]);
     return this.request(list) as Promise<void>;
   }
 
@@ -231,7 +231,7 @@ export class MQTTClient implements MqttConnection {
     const p = promise<unknown>(d);
     const done: Done<SubscribeOutcome[]> = (e, results) => {
       if (e) return d.reject(e);
-      if (options) for (const r of results!) if ("granted" in r) this.subscriptions.set(r.filter, options);
+      if (options) for (let i = 0; i < results!.length; i++) if ("granted" in results![i]) this.subscriptions.set(results![i].filter, options);
       d.resolve(options ? results : undefined);
     };
     if (this.closed) done(new MqttProtocolError(CLOSED, 0x80));
@@ -545,7 +545,8 @@ export class MQTTClient implements MqttConnection {
     this.s.abort(error instanceof MqttProtocolError ? error : new MqttProtocolError(error.message, 0x80));
     const waiters = this.waiters;
     this.waiters = NONE;
-    for (const w of waiters) {
+    for (let i = 0; i < waiters.length; i++) {
+      const w = waiters[i];
       Timer.clear(w.timer);
       w.reject(error);
     }
@@ -557,7 +558,8 @@ export class MQTTClient implements MqttConnection {
     if (!this.waiters.length || this.s.busy) return;
     const waiters = this.waiters;
     this.waiters = NONE;
-    for (const w of waiters) {
+    for (let i = 0; i < waiters.length; i++) {
+      const w = waiters[i];
       Timer.clear(w.timer);
       w.resolve();
     }

@@ -177,14 +177,16 @@ interface Qos0 {
   op: unknown;
 }
 
-const IDLE = 0, CONNECTING = 1, CONNECTED = 2;
-const CONNACK = 2, PUBLISH = 3, PUBACK = 4, PUBREC = 5, PUBREL = 6, PUBCOMP = 7, SUBSCRIBE = 8, SUBACK = 9,
-  UNSUBSCRIBE = 10, UNSUBACK = 11, PINGRESP = 13, DISCONNECT = 14;
+// const enums: tsc writes the numbers in place (a module-level const costs XS ~20 B of
+// bytecode and a closure access at each use).
+const enum St { IDLE = 0, CONNECTING = 1, CONNECTED = 2 }
+const enum T { CONNACK = 2, PUBLISH = 3, PUBACK = 4, PUBREC = 5, PUBREL = 6, PUBCOMP = 7, SUBSCRIBE = 8, SUBACK = 9,
+  UNSUBSCRIBE = 10, UNSUBACK = 11, PINGRESP = 13, DISCONNECT = 14 }
 // Tables as one string split at load: an array literal costs bytecode per element.
 const NAMES = "reserved CONNECT CONNACK PUBLISH PUBACK PUBREC PUBREL PUBCOMP SUBSCRIBE SUBACK UNSUBSCRIBE UNSUBACK PINGREQ PINGRESP DISCONNECT AUTH".split(" ");
 const V4_REFUSALS = "|unacceptable protocol version|identifier rejected|server unavailable|bad user name or password|not authorized".split("|");
 const V4_TO_V5 = "\x00\x84\x85\x88\x86\x87"; // 3.1.1 CONNACK return code -> v5 reason code
-const MAX_SIZE = 268435460;
+const enum Max { SIZE = 268435460 }
 const PINGREQ_BYTES = Uint8Array.of(0xc0, 0);
 
 function err(message: string, code = 0x81): MqttProtocolError {
@@ -244,7 +246,7 @@ function putBin(b: Uint8Array, at: number, v: Uint8Array): number {
 }
 
 function ack(type: number, id: number): Uint8Array {
-  return Uint8Array.of((type << 4) | (type === PUBREL ? 2 : 0), 2, id >> 8, id & 255);
+  return Uint8Array.of((type << 4) | (type === T.PUBREL ? 2 : 0), 2, id >> 8, id & 255);
 }
 
 /** Any failure as the session's one error type. */
@@ -303,7 +305,7 @@ export class Session {
     this.version = options.version;
     this.counters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, connectAttempts: 0, connections: 0 };
     this.at = this.wi = this.sent = this.lastSend = this.lastRecv = this.fill = 0;
-    this.state = IDLE;
+    this.state = St.IDLE;
     this.out = new Map();
     this.wait = [];
     this.pend = new Map();
@@ -319,7 +321,10 @@ export class Session {
     this.server = this.defaults();
     const store = (this.store = options.store);
     if (store) {
-      for (const r of store.load()) {
+      // Index loops throughout: for-of costs XS ~100 B of bytecode more each.
+      const records = store.load();
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i];
         const qos = r.packet ? ((r.packet[0] >> 1) & 3) as QoS : 2;
         // A clean start forgets QoS 2 exchanges past PUBREC (the server owns those messages),
         // but unacknowledged PUBLISH packets are kept and sent again as new messages.
@@ -335,13 +340,13 @@ export class Session {
   }
 
   get connected(): boolean {
-    return this.state === CONNECTED;
+    return this.state === St.CONNECTED;
   }
   /** Something is unacknowledged or waiting to be sent (or an inbound QoS 2 awaits PUBREL). */
   get busy(): boolean {
     // An inbound QoS 2 message awaiting PUBREL is an exchange in progress: a
     // flush-then-close must not cut it (the server would hold the message).
-    return this.out.size > 0 || this.pend.size > 0 || this.q0.length > 0 || (this.state === CONNECTED && !!this.q2in && this.q2in.size > 0);
+    return this.out.size > 0 || this.pend.size > 0 || this.q0.length > 0 || (this.state === St.CONNECTED && !!this.q2in && this.q2in.size > 0);
   }
   get info(): ConnectInfo {
     return this.server;
@@ -360,7 +365,7 @@ export class Session {
       this.aliasesIn = [];
       this.aliasesOut = new Map();
     }
-    this.state = CONNECTING;
+    this.state = St.CONNECTING;
     this.counters.connectAttempts++;
     this.connackAt = now + (this.opts.connectTimeoutMs ?? 10000);
     this.lastRecv = now;
@@ -378,7 +383,7 @@ export class Session {
         this.send(b, now);
       } else if (e.st === 2) {
         this.sent++;
-        this.send(ack(PUBREL, e.id), now);
+        this.send(ack(T.PUBREL, e.id), now);
       }
     });
     this.pend.forEach((p) => this.send(p.pkt, now));
@@ -387,7 +392,7 @@ export class Session {
   }
 
   receive(chunk: Uint8Array, now: number): void {
-    if (this.state !== IDLE) {
+    if (this.state !== St.IDLE) {
       try {
         this.counters.bytesIn += chunk.length;
         this.feed(chunk, now);
@@ -401,11 +406,11 @@ export class Session {
   tick(now: number): void {
     // The driver's timer has fired: always report the next deadline again, even
     // if unchanged (a timer that fires early must not leave the session without one).
-    if (this.state === CONNECTING && now >= this.connackAt) {
+    if (this.state === St.CONNECTING && now >= this.connackAt) {
       this.fail(err(`no CONNACK within ${this.opts.connectTimeoutMs ?? 10000} ms`, 0x88), now, false);
-    } else if (this.state === CONNECTED && this.pingAt >= 0 && now >= this.pingAt) {
+    } else if (this.state === St.CONNECTED && this.pingAt >= 0 && now >= this.pingAt) {
       this.fail(err(`no PINGRESP within ${this.pingTimeout()} ms`, 0x8d), now, false);
-    } else if (this.state === CONNECTED && this.keepAlive > 0 && this.pingAt < 0 && now >= this.pingDue()) {
+    } else if (this.state === St.CONNECTED && this.keepAlive > 0 && this.pingAt < 0 && now >= this.pingDue()) {
       this.send(PINGREQ_BYTES, now);
       this.pingAt = now + this.pingTimeout();
     }
@@ -420,7 +425,7 @@ export class Session {
       else if (properties && properties.topicAlias !== undefined) throw err("topicAlias is the session's", 0x82);
       this.room();
       if (!qos) {
-        if (this.state === IDLE) this.q0.push({ topic, payload, retain, props: properties, op });
+        if (this.state === St.IDLE) this.q0.push({ topic, payload, retain, props: properties, op });
         else this.send0(topic, payload, retain, properties, op, now);
       } else {
         const id = this.allocId();
@@ -438,18 +443,18 @@ export class Session {
   }
 
   subscribe(subscriptions: Subscription[], properties: Properties | undefined, op: unknown, now: number): void {
-    this.request(SUBSCRIBE, subscriptions, properties, op, now);
+    this.request(T.SUBSCRIBE, subscriptions, properties, op, now);
   }
 
   unsubscribe(filters: string[], op: unknown, now: number): void {
-    this.request(UNSUBSCRIBE, filters, undefined, op, now);
+    this.request(T.UNSUBSCRIBE, filters, undefined, op, now);
   }
 
   /** Orderly close: DISCONNECT (Normal; the server discards the Will), then close. */
   disconnect(now: number, reasonCode = 0): void {
-    if (this.state !== IDLE) {
+    if (this.state !== St.IDLE) {
       this.send(this.v5 && reasonCode ? Uint8Array.of(0xe0, 1, reasonCode) : Uint8Array.of(0xe0, 0), now);
-      this.state = IDLE;
+      this.state = St.IDLE;
       this.ev.down(null);
     }
     this.sched(false);
@@ -460,9 +465,9 @@ export class Session {
    * session had already closed. Unacknowledged work stays for the next open().
    */
   lost(now: number, why = "connection lost"): void {
-    if (this.state !== IDLE) {
+    if (this.state !== St.IDLE) {
       const cut = this.part !== null;
-      this.state = IDLE;
+      this.state = St.IDLE;
       this.ev.down(cut ? err(why + " mid-packet (truncated stream)") : err(why, 0x80));
     }
     this.sched(false);
@@ -508,7 +513,7 @@ export class Session {
       }
     }
     const end = b.length;
-    while (p < end && this.state !== IDLE) {
+    while (p < end && this.state !== St.IDLE) {
       // Fixed header: type and flags, then the Remaining Length (1 to 4 bytes, minimal).
       let len = 0, mul = 1, i = p + 1, c = 0x80;
       while (c & 0x80) {
@@ -548,20 +553,20 @@ export class Session {
     this.at = q;
     const v5 = this.v5;
     if (!type) throw err("reserved packet type 0");
-    if (type === PUBLISH) {
+    if (type === T.PUBLISH) {
       if ((flags & 6) === 6) throw err("PUBLISH with QoS 3");
-    } else if (flags !== (type === PUBREL ? 2 : type === SUBSCRIBE || type === UNSUBSCRIBE ? 2 : 0)) {
+    } else if (flags !== (type === T.PUBREL ? 2 : type === T.SUBSCRIBE || type === T.UNSUBSCRIBE ? 2 : 0)) {
       throw err(NAMES[type] + " reserved flags");
     }
-    if (this.state === CONNECTING && type !== CONNACK) throw err(NAMES[type] + " received before CONNACK", 0x82);
+    if (this.state === St.CONNECTING && type !== T.CONNACK) throw err(NAMES[type] + " received before CONNACK", 0x82);
     switch (type) {
-      case CONNACK: {
-        if (this.state !== CONNECTING) throw err("second CONNACK", 0x82);
+      case T.CONNACK: {
+        if (this.state !== St.CONNECTING) throw err("second CONNACK", 0x82);
         if (end - q < 2) throw this.short(type);
         const sp = b[q], code = b[q + 1];
         this.at = q + 2;
         if (sp > 1 || (sp && code)) throw err("CONNACK flags");
-        const props = v5 ? v5.read(this, b, end, CONNACK) : undefined;
+        const props = v5 ? v5.read(this, b, end, T.CONNACK) : undefined;
         if (!v5 && code > 5) throw err("CONNACK code " + code);
         this.rest(end, type);
         if (code) {
@@ -575,13 +580,13 @@ export class Session {
         if (props && v5) v5.connack(this, props, info);
         this.keepAlive = info.keepAlive;
         if (!sp) this.q2in = null;
-        this.state = CONNECTED;
+        this.state = St.CONNECTED;
         this.counters.connections++;
         this.ev.up(info);
         this.pump(now);
         return;
       }
-      case PUBLISH: {
+      case T.PUBLISH: {
         const qos = ((flags >> 1) & 3) as QoS;
         if (flags & 8 && !qos) throw err("PUBLISH QoS 0 DUP");
         if (end - q < 2) throw this.short(type);
@@ -601,7 +606,7 @@ export class Session {
         this.at = q;
         let props: Properties | undefined;
         if (v5) {
-          props = v5.read(this, b, end, PUBLISH);
+          props = v5.read(this, b, end, T.PUBLISH);
           topic = v5.aliasIn(this, topic, props);
         } else if (!topic) throw err("bad topic", 0x90);
         const payload = b.subarray(this.at, end);
@@ -614,10 +619,10 @@ export class Session {
           }
           this.ev.message(topic, payload, qos, (flags & 1) === 1, (flags & 8) !== 0, props);
         }
-        if (qos) this.send(ack(q2 ? PUBREC : PUBACK, id), now);
+        if (qos) this.send(ack(q2 ? T.PUBREC : T.PUBACK, id), now);
         return;
       }
-      case PUBACK: case PUBREC: case PUBREL: case PUBCOMP: {
+      case T.PUBACK: case T.PUBREC: case T.PUBREL: case T.PUBCOMP: {
         const id = this.id(b, end, type);
         let code = 0;
         let props: Properties | undefined;
@@ -626,35 +631,35 @@ export class Session {
           if (this.at < end) props = v5.read(this, b, end, type);
         }
         this.rest(end, type);
-        if (type === PUBREL) {
+        if (type === T.PUBREL) {
           const known = !!this.q2in && this.q2in.delete(id);
-          this.send(known || !v5 ? ack(PUBCOMP, id) : Uint8Array.of(0x70, 3, id >> 8, id & 255, 0x92), now);
+          this.send(known || !v5 ? ack(T.PUBCOMP, id) : Uint8Array.of(0x70, 3, id >> 8, id & 255, 0x92), now);
           return;
         }
         const e = this.out.get(id);
-        const want = type === PUBCOMP ? 2 : 1;
-        if (!e || e.st !== want || (type === PUBACK ? e.qos !== 1 : e.qos !== 2)) {
+        const want = type === T.PUBCOMP ? 2 : 1;
+        if (!e || e.st !== want || (type === T.PUBACK ? e.qos !== 1 : e.qos !== 2)) {
           throw err(`${NAMES[type]} for packet ${id}: unexpected`, 0x82);
         }
-        if (type === PUBREC && code < 0x80) {
+        if (type === T.PUBREC && code < 0x80) {
           e.st = 2;
           e.pkt = null;
           if (this.store) this.store.put({ packetId: id, state: 2, packet: null });
-          this.send(ack(PUBREL, id), now);
+          this.send(ack(T.PUBREL, id), now);
           return;
         }
         // PUBCOMP 0x92 (not found): the server had already completed it; the message was delivered.
-        this.release(e, type === PUBCOMP && code === 0x92 ? 0 : code, props, now);
+        this.release(e, type === T.PUBCOMP && code === 0x92 ? 0 : code, props, now);
         return;
       }
-      case SUBACK: case UNSUBACK: {
+      case T.SUBACK: case T.UNSUBACK: {
         const id = this.id(b, end, type);
         if (v5) v5.read(this, b, end, type);
         const r = this.pend.get(id);
-        const want = type === SUBACK ? SUBSCRIBE : UNSUBSCRIBE;
+        const want = type === T.SUBACK ? T.SUBSCRIBE : T.UNSUBSCRIBE;
         const codes: number[] = [];
         // A 3.1.1 UNSUBACK has no payload: trailing bytes are rejected below.
-        if (type === SUBACK || v5) {
+        if (type === T.SUBACK || v5) {
           for (let i = this.at; i < end; i++) {
             const c = b[i];
             if (!v5 && c > 2 && c !== 0x80) throw err("SUBACK code " + c);
@@ -665,11 +670,11 @@ export class Session {
         }
         this.rest(end, type);
         if (!r || r.type !== want) throw err(`${NAMES[type]} for packet ${id}: unexpected`, 0x82);
-        if ((type === SUBACK || v5) && codes.length !== r.filters.length) {
+        if ((type === T.SUBACK || v5) && codes.length !== r.filters.length) {
           throw err(NAMES[type] + " reason codes", 0x82);
         }
         this.pend.delete(id);
-        if (type === SUBACK) {
+        if (type === T.SUBACK) {
           const results: SubscribeOutcome[] = [];
           for (let i = 0; i < codes.length; i++) {
             results.push(codes[i] < 0x80 ? { filter: r.filters[i], granted: codes[i] as QoS } : { filter: r.filters[i], reasonCode: codes[i] });
@@ -684,17 +689,17 @@ export class Session {
         this.pump(now);
         return;
       }
-      case PINGRESP:
+      case T.PINGRESP:
         this.rest(end, type);
         this.pingAt = -1;
         return;
-      case DISCONNECT: {
+      case T.DISCONNECT: {
         if (!v5) throw err("DISCONNECT not allowed in MQTT 3.1.1", 0x82);
         let code = 0;
         let pr: Properties | undefined;
         if (q < end) {
           code = b[this.at++];
-          if (this.at < end) pr = v5.read(this, b, end, DISCONNECT);
+          if (this.at < end) pr = v5.read(this, b, end, T.DISCONNECT);
         }
         this.rest(end, type);
         let msg = `server disconnected: ${v5.reason(code)}`;
@@ -731,7 +736,7 @@ export class Session {
   private encodePublish(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, id: number, props: Properties | undefined, max: number): Uint8Array {
     const tlen = strSize(topic, "topic name");
     if (tlen > this.limits.maxTopicLength) throw err("topic too long", 0x90);
-    const pb = this.v5 ? this.v5.write(props, PUBLISH) : null;
+    const pb = this.v5 ? this.v5.write(props, T.PUBLISH) : null;
     const len = 2 + tlen + (qos ? 2 : 0) + (pb ? pb.length : 0) + payload.length;
     const size = 1 + varintSize(len) + len;
     if (size > max) throw err(size + " B exceeds maximum packet size", 0x95);
@@ -753,8 +758,8 @@ export class Session {
   private send0(topic: string, payload: Uint8Array, retain: boolean, props: Properties | undefined, op: unknown, now: number): void {
     try {
       this.checkServer(0, retain, 0);
-      const pkt = this.encodePublish(topic, payload, 0, retain, 0, props, this.state === CONNECTED ? this.server.maximumPacketSize : MAX_SIZE);
-      this.send(this.v5 && this.state === CONNECTED ? this.v5.aliasOut(this, topic, pkt) : pkt, now);
+      const pkt = this.encodePublish(topic, payload, 0, retain, 0, props, this.state === St.CONNECTED ? this.server.maximumPacketSize : Max.SIZE);
+      this.send(this.v5 && this.state === St.CONNECTED ? this.v5.aliasOut(this, topic, pkt) : pkt, now);
       this.ev.done(op, null);
     } catch (e) {
       this.ev.done(op, asError(e));
@@ -763,14 +768,14 @@ export class Session {
 
   /** Sends what flow control allows: queued QoS 0, then waiting QoS 1/2 up to the in-flight cap. */
   private pump(now: number): void {
-    if (this.state === IDLE) return;
+    if (this.state === St.IDLE) return;
     if (this.q0.length) {
       const q = this.q0;
       this.q0 = [];
       for (let i = 0; i < q.length; i++) this.send0(q[i].topic, q[i].payload, q[i].retain, q[i].props, q[i].op, now);
     }
     const lim = this.limits;
-    const max = this.state === CONNECTED ? this.server.receiveMaximum : lim.maxPipelined;
+    const max = this.state === St.CONNECTED ? this.server.receiveMaximum : lim.maxPipelined;
     const cap = lim.maxInflight < max ? lim.maxInflight : max;
     const wait = this.wait;
     while (this.sent < cap && this.wi < wait.length) {
@@ -789,7 +794,7 @@ export class Session {
       if (this.store) this.store.put({ packetId: e.id, state: 1, packet: pkt });
       const topic = e.topic;
       e.topic = undefined;
-      this.send(topic !== undefined && this.v5 && this.state === CONNECTED ? this.v5.aliasOut(this, topic, pkt) : pkt, now);
+      this.send(topic !== undefined && this.v5 && this.state === St.CONNECTED ? this.v5.aliasOut(this, topic, pkt) : pkt, now);
     }
     if (this.wi === wait.length) {
       wait.length = 0;
@@ -799,7 +804,7 @@ export class Session {
 
   /** Limits the server set in CONNACK (known only once connected). */
   private checkServer(qos: QoS, retain: boolean, size: number): void {
-    if (this.state !== CONNECTED) return;
+    if (this.state !== St.CONNECTED) return;
     const s = this.server;
     if (qos > s.maximumQoS) throw err("QoS above server maximum", 0x9b);
     if (retain && !s.retainAvailable) throw err("server has no retain", 0x9a);
@@ -813,16 +818,16 @@ export class Session {
       let len = 2;
       const sizes: number[] = [];
       for (let i = 0; i < list.length; i++) {
-        const f = type === SUBSCRIBE ? (list[i] as Subscription).filter : (list[i] as string);
+        const f = type === T.SUBSCRIBE ? (list[i] as Subscription).filter : (list[i] as string);
         if (typeof f !== "string" || !isValidFilter(f)) throw err("bad filter " + f, 0x8f);
         const n = strSize(f, "topic filter");
         if (n > this.limits.maxTopicLength) throw err("filter too long", 0x8f);
         filters.push(f);
         sizes.push(n);
-        len += 2 + n + (type === SUBSCRIBE ? 1 : 0);
+        len += 2 + n + (type === T.SUBSCRIBE ? 1 : 0);
       }
       this.room();
-      const pb = this.v5 ? this.v5.write(type === SUBSCRIBE ? props : undefined, type) : null;
+      const pb = this.v5 ? this.v5.write(type === T.SUBSCRIBE ? props : undefined, type) : null;
       if (pb) len += pb.length;
       const id = this.allocId();
       const pkt = packet((type << 4) | 2, len);
@@ -835,7 +840,7 @@ export class Session {
       }
       for (let i = 0; i < filters.length; i++) {
         o = putStr(pkt, o, filters[i], sizes[i]);
-        if (type === SUBSCRIBE) {
+        if (type === T.SUBSCRIBE) {
           const s = list[i] as Subscription;
           const qos = s.qos;
           if (qos !== 0 && qos !== 1 && qos !== 2) throw err("bad QoS " + qos, 0x82);
@@ -843,7 +848,7 @@ export class Session {
         }
       }
       this.pend.set(id, { type, pkt, filters, op });
-      if (this.state !== IDLE) this.send(pkt, now);
+      if (this.state !== St.IDLE) this.send(pkt, now);
     } catch (e) {
       this.ev.done(op, asError(e));
     }
@@ -939,9 +944,9 @@ export class Session {
 
   /** Closes for a fault: DISCONNECT with the reason on MQTT 5 (when `tell`), then close. */
   private fail(e: MqttProtocolError, now: number, tell = true): void {
-    if (this.state === IDLE) return;
+    if (this.state === St.IDLE) return;
     if (tell && this.v5) this.send(Uint8Array.of(0xe0, 1, e.reasonCode >= 0x80 ? e.reasonCode : 0x81), now);
-    this.state = IDLE;
+    this.state = St.IDLE;
     this.part = null;
     this.ev.down(e);
   }
@@ -972,7 +977,7 @@ export class Session {
   private defaults(): ConnectInfo {
     return {
       sessionPresent: false, clientId: this.clientId, keepAlive: this.opts.keepAlive, receiveMaximum: 65535,
-      maximumPacketSize: MAX_SIZE, topicAliasMaximum: 0, maximumQoS: 2, retainAvailable: true,
+      maximumPacketSize: Max.SIZE, topicAliasMaximum: 0, maximumQoS: 2, retainAvailable: true,
     };
   }
 
@@ -983,8 +988,8 @@ export class Session {
    */
   private sched(always: boolean): void {
     let at = -1;
-    if (this.state === CONNECTING) at = this.connackAt;
-    else if (this.state === CONNECTED) {
+    if (this.state === St.CONNECTING) at = this.connackAt;
+    else if (this.state === St.CONNECTED) {
       if (this.pingAt >= 0) at = this.pingAt;
       else if (this.keepAlive > 0) at = this.pingDue();
     }

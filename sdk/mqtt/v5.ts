@@ -10,7 +10,8 @@ import type { QoS } from "./types";
 // Only the full client (./client) loads it; ./client311 never does.
 
 // Value kinds.
-const BYTE01 = 0, U16 = 1, U32 = 2, VARINT = 3, STR = 4, BIN = 5, PAIR = 6;
+// A const enum: tsc writes the numbers in place (module-level consts cost XS bytecode).
+const enum K { BYTE01 = 0, U16 = 1, U32 = 2, VARINT = 3, STR = 4, BIN = 5, PAIR = 6 }
 // Where a property may appear ("where" below): bit n = packet type n, bit 0 = Will
 // properties; e.g. PUBLISH|Will = 0x9, CONNACK = 0x4, the acknowledgements
 // (CONNACK, PUBACK..PUBCOMP, SUBACK, UNSUBACK, DISCONNECT, AUTH) = 0xcbf4, anywhere = 0xffff.
@@ -92,28 +93,28 @@ function read(s: Session, b: Uint8Array, end: number, type: number): Properties 
     const name = d[1], kind = d[2];
     if (!(d[3] & (1 << type))) throw err(name + " not allowed in " + where);
     let v: unknown;
-    if (kind === BYTE01) {
+    if (kind === K.BYTE01) {
       need(1, name);
       v = b[p++];
       if ((v as number) > 1) throw err("bad " + name, 0x82);
-    } else if (kind === U16) v = u16(name);
-    else if (kind === U32) {
+    } else if (kind === K.U16) v = u16(name);
+    else if (kind === K.U32) {
       need(4, name);
       v = b[p] * 0x1000000 + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
       p += 4;
-    } else if (kind === VARINT) v = varint(name);
-    else if (kind === STR) v = str(name);
-    else if (kind === BIN) {
+    } else if (kind === K.VARINT) v = varint(name);
+    else if (kind === K.STR) v = str(name);
+    else if (kind === K.BIN) {
       const n = u16(name);
       need(n, name);
       v = b.subarray(p, p + n);
       p += n;
     } else v = [str(name + " key"), str(name + " value")];
     if (d[4] && v === 0) throw err("bad " + name, 0x82);
-    if (kind === PAIR || kind === VARINT) {
+    if (kind === K.PAIR || kind === K.VARINT) {
       const list = bag[name] as unknown[] | undefined;
       if (list) {
-        if (kind === VARINT && type !== 3) throw err("duplicate property " + name, 0x82);
+        if (kind === K.VARINT && type !== 3) throw err("duplicate property " + name, 0x82);
         list.push(v);
       } else bag[name] = [v];
     } else {
@@ -147,11 +148,12 @@ function write(props: Properties | undefined, type: number): Uint8Array {
       if (v === undefined) continue;
       const name = d[1], kind = d[2], id = d[0];
       if (!(d[3] & (1 << type))) throw err(name + " not allowed in " + WHERE[type], 0x82);
-      if (kind === PAIR || kind === VARINT) {
+      if (kind === K.PAIR || kind === K.VARINT) {
         if (!Array.isArray(v)) throw err("bad " + name);
-        if (kind === VARINT && type !== 3 && v.length > 1) throw err("bad " + name, 0x82);
-        for (const e of v) {
-          if (kind === VARINT) {
+        if (kind === K.VARINT && type !== 3 && v.length > 1) throw err("bad " + name, 0x82);
+        for (let j = 0; j < v.length; j++) {
+          const e = v[j];
+          if (kind === K.VARINT) {
             if (!uint(e, MAX[3], name)) throw err("bad " + name, 0x82);
             if (out) {
               out[o++] = id;
@@ -173,7 +175,7 @@ function write(props: Properties | undefined, type: number): Uint8Array {
         continue;
       }
       if (d[4] && v === 0) throw err("bad " + name, 0x82);
-      if (kind === STR) {
+      if (kind === K.STR) {
         if (typeof v !== "string") throw err("bad " + name);
         if (out) {
           out[o++] = id;
@@ -183,7 +185,7 @@ function write(props: Properties | undefined, type: number): Uint8Array {
           sizes.push(n);
           o += 3 + n;
         }
-      } else if (kind === BIN) {
+      } else if (kind === K.BIN) {
         if (!(v instanceof Uint8Array) || v.length > 65535) throw err("bad " + name);
         if (out) {
           out[o++] = id;
@@ -194,7 +196,7 @@ function write(props: Properties | undefined, type: number): Uint8Array {
         o += out ? v.length : 3 + v.length;
       } else {
         const n = uint(v, MAX[kind], name);
-        const bytes = kind === BYTE01 ? 1 : kind === U16 ? 2 : 4;
+        const bytes = kind === K.BYTE01 ? 1 : kind === K.U16 ? 2 : 4;
         if (out) {
           out[o++] = id;
           for (let j = bytes - 1; j >= 0; j--) out[o++] = Math.floor(n / 2 ** (8 * j)) & 255;
@@ -284,11 +286,13 @@ function readVarint(b: Uint8Array, at: number): [number, number] {
  * Returns null if the packet already carries properties too long to extend safely.
  */
 export function withTopicAlias(packet: Uint8Array, alias: number, dropTopic: boolean): Uint8Array | null {
-  const [, body] = readVarint(packet, 1);
+  // No array destructuring: XS compiles it through the iterator protocol (~150 B each).
+  const body = readVarint(packet, 1)[1];
   const tlen = (packet[body] << 8) | packet[body + 1];
   const topicEnd = body + 2 + tlen;
   const idEnd = topicEnd + (((packet[0] >> 1) & 3) ? 2 : 0);
-  const [plen, propsAt] = readVarint(packet, idEnd);
+  const pv = readVarint(packet, idEnd);
+  const plen = pv[0], propsAt = pv[1];
   const rest = packet.length - (propsAt + plen);
   if (rest < 0 || plen > 0x1fff00) return null;
   const newPlen = plen + 3;
