@@ -656,36 +656,25 @@ export class Session {
         const id = this.id(b, end, type);
         if (v5) v5.read(this, b, end, type);
         const r = this.pend.get(id);
-        const want = type === T.SUBACK ? T.SUBSCRIBE : T.UNSUBSCRIBE;
-        const codes: number[] = [];
-        // A 3.1.1 UNSUBACK has no payload: trailing bytes are rejected below.
-        if (type === T.SUBACK || v5) {
-          for (let i = this.at; i < end; i++) {
-            const c = b[i];
-            if (!v5 && c > 2 && c !== 0x80) throw err("SUBACK code " + c);
-            codes.push(c);
-          }
-          if (!codes.length) throw err(NAMES[type] + " reason codes", 0x82);
-          this.at = end;
-        }
+        // A 3.1.1 UNSUBACK has no payload: trailing bytes are rejected by rest().
+        const codes = type === T.SUBACK || v5 ? Array.from(b.subarray(this.at, end)) : [];
+        if (codes.length) this.at = end;
         this.rest(end, type);
-        if (!r || r.type !== want) throw err(`${NAMES[type]} for packet ${id}: unexpected`, 0x82);
-        if ((type === T.SUBACK || v5) && codes.length !== r.filters.length) {
-          throw err(NAMES[type] + " reason codes", 0x82);
-        }
+        // SUBSCRIBE = SUBACK - 1, UNSUBSCRIBE = UNSUBACK - 1.
+        if (!r || r.type !== type - 1) throw err(`${NAMES[type]} for packet ${id}: unexpected`, 0x82);
+        if ((type === T.SUBACK || v5) && codes.length !== r.filters.length) throw err(NAMES[type] + " reason codes", 0x82);
         this.pend.delete(id);
-        if (type === T.SUBACK) {
-          const results: SubscribeOutcome[] = [];
-          for (let i = 0; i < codes.length; i++) {
-            results.push(codes[i] < 0x80 ? { filter: r.filters[i], granted: codes[i] as QoS } : { filter: r.filters[i], reasonCode: codes[i] });
-          }
-          this.ev.done(r.op, null, results);
-        } else {
-          let bad = -1;
-          for (let i = codes.length; i--; ) if (codes[i] >= 0x80) bad = i;
-          if (bad >= 0 && v5) this.ev.done(r.op, err(`unsubscribe "${r.filters[bad]}" failed: ${v5.reason(codes[bad])}`, codes[bad]));
-          else this.ev.done(r.op, null, codes);
+        const results: SubscribeOutcome[] = [];
+        let bad = -1;
+        for (let i = codes.length; i--; ) {
+          const c = codes[i];
+          if (!v5 && c > 2 && c !== 0x80) throw err("SUBACK code " + c);
+          if (c >= 0x80) bad = i;
+          if (type === T.SUBACK) results[i] = c < 0x80 ? { filter: r.filters[i], granted: c as QoS } : { filter: r.filters[i], reasonCode: c };
         }
+        if (type === T.SUBACK) this.ev.done(r.op, null, results);
+        else if (bad >= 0 && v5) this.ev.done(r.op, err(`unsubscribe "${r.filters[bad]}" failed: ${v5.reason(codes[bad])}`, codes[bad]));
+        else this.ev.done(r.op, null, codes);
         this.pump(now);
         return;
       }
