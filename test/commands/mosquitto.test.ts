@@ -74,8 +74,9 @@ test("Mosquitto drops a command whose expiry passed while its thing was away; a 
   const watcher = await peer(broker.port, { clientId: "cmd-mosq-watcher" });
   const timedOut = new Promise<void>((resolve) => watcher.on("message", (t) => t.endsWith("/TIMED_OUT") && resolve()));
   await watcher.subscribeAsync("$aws/events/commandExecution/ping/TIMED_OUT", { qos: 1 });
-  const stale = await commands.send({ thingName: thing, name: "ping", ttl: 1 });
-  await timedOut; // the cloud's deadline passed; the broker's expiry (whole seconds, rounded down) passed no later
+  // 3 s: the broker is given 1 s (a second less than is left, rounded down), and keeps it at most a second past that.
+  const stale = await commands.send({ thingName: thing, name: "ping", ttl: 3 });
+  await timedOut; // the cloud's deadline passed, so the broker's copy is gone
   const fresh = await commands.send({ thingName: thing, name: "ping", ttl: 60 });
 
   // Listening before CONNECT: queued messages can arrive in the same read as CONNACK.

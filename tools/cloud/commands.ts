@@ -151,11 +151,12 @@ export class CommandsService implements CloudService {
   }
 
   private async deliver(ex: CommandExecution): Promise<void> {
-    // Whole seconds, rounded down: a broker's expiry never outlives the deadline.
+    // Brokers count expiry in whole seconds and may keep a message up to a second past it (Mosquitto compares
+    // whole-second clocks), so the broker gets one second less than is left: its copy never outlives the deadline.
     const leftMs = ex.deadline - this.ctx.now();
     if (leftMs < 1000) return;
     const body = { name: ex.name, payload: ex.payload, deadline: ex.deadline };
-    await this.ctx.bus.publish(requestTopic(ex.thingName, ex.executionId), body, { qos: 1, messageExpirySeconds: Math.max(1, Math.floor(leftMs / 1000)) });
+    await this.ctx.bus.publish(requestTopic(ex.thingName, ex.executionId), body, { qos: 1, messageExpirySeconds: Math.max(1, Math.floor(leftMs / 1000) - 1) });
     const cur = this.table.get(ex.executionId);
     if (cur) this.table.put(ex.executionId, { ...cur, deliveries: cur.deliveries + 1, lastDeliveredAt: this.ctx.now() });
   }
