@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { createCaInMemory, createCsr, ecdsaSignatureFullLength, ensureCa, issueCertificate, issueDeviceCert, loadCa, pkiPaths, signCsr } from "../../tools/pki/index.ts";
+import { createCaInMemory, createCsr, ecdsaSignatureFullLength, ensureCa, issueCertificate, issueClaimCert, issueDeviceCert, loadCa, pkiPaths, signCsr } from "../../tools/pki/index.ts";
 
 const ski = (c: x509.X509Certificate) => c.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
 const aki = (c: x509.X509Certificate) => c.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
@@ -23,21 +23,27 @@ test("the CA carries a Subject and an Authority Key Identifier (ssl_cert.js veri
   assert.ok(ski(leaf));
 });
 
-test("client keys are RSA-2048 in PKCS#8 (pkcs8.js parses only RSA; certificateVerify signs only with RSA); server keys stay P-256; P-256 clients on request", async () => {
+test("device and claim keys are RSA-2048 in PKCS#8 (pkcs8.js parses only RSA; certificateVerify signs only with RSA); issueCertificate and CSRs P-256 unless asked", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "xsiot-pki-forms-"));
+  try {
+    const ca = await ensureCa(dir);
+    for (const issued of [await issueDeviceCert(dir, "thing-1"), await issueClaimCert(dir, "factory"), await issueCertificate(ca, { cn: "x", keyType: "rsa" })]) {
+      assert.match(issued.keyPem, /^-----BEGIN PRIVATE KEY-----/);
+      const key = createPrivateKey(issued.keyPem);
+      assert.equal(key.asymmetricKeyType, "rsa");
+      assert.equal(key.asymmetricKeyDetails?.modulusLength, 2048);
+      const cert = new X509Certificate(issued.certPem);
+      assert.ok(cert.checkPrivateKey(key));
+      assert.ok(cert.verify(new X509Certificate(ca.certPem).publicKey), "signed by the P-256 CA");
+    }
+    assert.equal(createPrivateKey((await issueDeviceCert(dir, "thing-ec", { keyType: "ec" })).keyPem).asymmetricKeyType, "ec");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   const { ca } = await createCaInMemory();
-  const client = await issueCertificate(ca, { cn: "thing-1" });
-  assert.match(client.keyPem, /^-----BEGIN PRIVATE KEY-----/);
-  const key = createPrivateKey(client.keyPem);
-  assert.equal(key.asymmetricKeyType, "rsa");
-  assert.equal(key.asymmetricKeyDetails?.modulusLength, 2048);
-  const cert = new X509Certificate(client.certPem);
-  assert.equal(cert.publicKey.asymmetricKeyType, "rsa");
-  assert.ok(cert.checkPrivateKey(key));
-  assert.ok(cert.verify(new X509Certificate(ca.certPem).publicKey), "signed by the P-256 CA");
   const server = await issueCertificate(ca, { cn: "s", usage: "server" });
   assert.equal(createPrivateKey(server.keyPem).asymmetricKeyDetails?.namedCurve, "prime256v1");
-  const ec = await issueCertificate(ca, { cn: "thing-2", keyType: "ec" });
-  assert.equal(createPrivateKey(ec.keyPem).asymmetricKeyType, "ec");
+  assert.equal(createPrivateKey((await issueCertificate(ca, { cn: "thing-2" })).keyPem).asymmetricKeyType, "ec");
   // A CSR with either key is signed with its own key.
   for (const type of ["rsa", "ec"] as const) {
     const csr = await createCsr("x", type);

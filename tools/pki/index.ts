@@ -8,7 +8,10 @@
 //   parse() reads only an RSAPrivateKey inside PKCS#8 ("RSA only"; a P-256 key throws
 //   "BER: not an integer" at etc/ber.js:85), and ssl/ssl_handshake.js certificateVerify
 //   packetize() signs only with PKCS1_5 (RSA); anything else is "unimplemented".
-//   P-256 remains available (keyType "ec") for clients that are not Moddable.
+//   Device and claim certificates (the files the CLI writes, for flashing) get RSA keys;
+//   issueCertificate and createCsr default to P-256 (keyType "rsa" on request). The cloud's
+//   CreateKeysAndCertificate (tools/cloud/provisioning.ts) still answers with P-256 keys, which
+//   a device on Moddable cannot authenticate with (RSA keygen there is 0.1-1 s per request).
 // - Every certificate, the self-signed CA included, carries a Subject and an Authority
 //   Key Identifier: ssl/ssl_cert.js verify() looks the issuer up by the AKI of each
 //   certificate the server sends and compares it with Bin.comp, which throws on a
@@ -20,9 +23,9 @@
 // - Every ECDSA signature the CA makes has r and s of full length (32 bytes, no leading
 //   zero byte): ssl_cert.js _verify() (line ~261) rebuilds the signature as
 //   ArrayBuffer.fromBigInt(r).concat(ArrayBuffer.fromBigInt(s)), minimal-length each, and
-//   ecdsa.js verify() splits that at 32 bytes, so a signature with a shorter r or s
-//   (about 1 in 128 of them) never verifies there: "certificate: auth err" (XS abort).
-//   The CA signs again (ECDSA signatures are randomised) until both are full length.
+//   ecdsa.js verify() splits that at 32 bytes, so a signature whose r is shorter (about
+//   1 in 256) never verifies there: "certificate: auth err" (XS abort) when it is the root's.
+//   The CA signs again (ECDSA signatures are randomised) until r and s (to be safe) are full length.
 // X.509 work is done by @peculiar/x509 on Node's WebCrypto.
 // Private keys are written with mode 0600 and never returned by anything that logs.
 import { createHash, webcrypto } from "node:crypto";
@@ -68,8 +71,11 @@ function serial(): string {
   return Buffer.from(b).toString("hex");
 }
 
-async function keyPair(type: KeyType = "ec"): Promise<{ publicKey: CryptoKey; privateKey: CryptoKey }> {
-  return (await webcrypto.subtle.generateKey(type === "rsa" ? RSA : EC, true, ["sign", "verify"])) as { publicKey: CryptoKey; privateKey: CryptoKey };
+type KeyPair = { publicKey: CryptoKey; privateKey: CryptoKey };
+const generate = (type: KeyType) => webcrypto.subtle.generateKey(type === "rsa" ? RSA : EC, true, ["sign", "verify"]) as Promise<KeyPair>;
+
+function keyPair(type: KeyType = "ec"): Promise<KeyPair> {
+  return generate(type);
 }
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {
@@ -100,7 +106,7 @@ export function ecdsaSignatureFullLength(sig: ArrayBuffer | Uint8Array, size = 3
   return true;
 }
 
-/** Signs again until Moddable can verify the signature (at most 64 tries; P(fail per try) ~ 1/128). */
+/** Signs again until Moddable can verify the signature (at most 64 tries; a try fails ~1 in 128). */
 async function moddableVerifiable(make: () => Promise<x509.X509Certificate>): Promise<x509.X509Certificate> {
   for (let i = 0; ; i++) {
     const cert = await make();
@@ -159,8 +165,8 @@ export interface IssueOptions {
   dns?: string[];
   ips?: string[];
   ou?: string;
-  /** Key of the new certificate: default "rsa" for client certificates (Moddable's TLS
-   * signs its CertificateVerify only with RSA), "ec" for server certificates. */
+  /** Key of the new certificate (default "ec", P-256). A device on Moddable needs "rsa":
+   * its TLS signs its CertificateVerify only with RSA (the device and claim files below are RSA). */
   keyType?: KeyType;
 }
 
@@ -193,10 +199,9 @@ async function issueWithKey(ca: Ca, publicKey: CryptoKey, opts: IssueOptions): P
   }));
 }
 
-/** Issues a certificate with a fresh key (in memory; nothing written): RSA-2048 for a
- * client certificate, P-256 for a server certificate, unless `keyType` says otherwise. */
+/** Issues a certificate with a fresh key (in memory; nothing written): P-256 unless `keyType` says "rsa". */
 export async function issueCertificate(ca: Ca, opts: IssueOptions): Promise<CertAndKey> {
-  const keys = await keyPair(opts.keyType ?? ((opts.usage ?? "client") === "client" ? "rsa" : "ec"));
+  const keys = await keyPair(opts.keyType);
   const cert = await issueWithKey(ca, keys.publicKey, opts);
   return { certPem: cert.toString("pem"), keyPem: await privateKeyPem(keys.privateKey) };
 }
@@ -209,7 +214,7 @@ export async function signCsr(ca: Ca, csrPem: string, opts: IssueOptions): Promi
   return (await issueWithKey(ca, publicKey, opts)).toString("pem");
 }
 
-/** Makes a CSR (PEM) and its key (default P-256): for tests and device-side tooling. */
+/** Makes a CSR (PEM) and its key (default P-256; "rsa" for a device on Moddable): for tests and device-side tooling. */
 export async function createCsr(cn: string, keyType: KeyType = "ec"): Promise<{ csrPem: string; keyPem: string }> {
   const keys = await keyPair(keyType);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${escapeDn(cn)}`, keys, signingAlgorithm: keyType === "rsa" ? RSA : SIGN });
@@ -289,16 +294,16 @@ async function issueToFiles(dir: string, sub: string, base: string, opts: IssueO
   return { ...issued, cn: opts.cn, certPath, keyPath };
 }
 
-/** Device certificate for a thing: `<dir>/things/<thing>.{cert,key}.pem`, CN = thing name. */
-export async function issueDeviceCert(dir: string, thingName: string, opts: { days?: number } = {}): Promise<IssuedFiles> {
+/** Device certificate for a thing: `<dir>/things/<thing>.{cert,key}.pem`, CN = thing name; RSA-2048 key unless `keyType` "ec". */
+export async function issueDeviceCert(dir: string, thingName: string, opts: { days?: number; keyType?: KeyType } = {}): Promise<IssuedFiles> {
   if (!isValidThingName(thingName)) throw new Error(`invalid thing name ${JSON.stringify(thingName)} (1-128 of [a-zA-Z0-9:_-])`);
-  return issueToFiles(dir, "things", thingName, { cn: thingName, days: opts.days, usage: "client" });
+  return issueToFiles(dir, "things", thingName, { cn: thingName, days: opts.days, usage: "client", keyType: opts.keyType ?? "rsa" });
 }
 
-/** Claim certificate (fleet provisioning by claim): `<dir>/claims/<name>.{cert,key}.pem`, CN = CLAIM_CN_PREFIX + name. */
-export async function issueClaimCert(dir: string, name = "default", opts: { days?: number } = {}): Promise<IssuedFiles> {
+/** Claim certificate (fleet provisioning by claim): `<dir>/claims/<name>.{cert,key}.pem`, CN = CLAIM_CN_PREFIX + name; RSA-2048 key unless `keyType` "ec". */
+export async function issueClaimCert(dir: string, name = "default", opts: { days?: number; keyType?: KeyType } = {}): Promise<IssuedFiles> {
   if (!isValidThingName(name)) throw new Error(`invalid claim name ${JSON.stringify(name)} (1-128 of [a-zA-Z0-9:_-])`);
-  return issueToFiles(dir, "claims", name, { cn: CLAIM_CN_PREFIX + name, ou: "claim", days: opts.days, usage: "client" });
+  return issueToFiles(dir, "claims", name, { cn: CLAIM_CN_PREFIX + name, ou: "claim", days: opts.days, usage: "client", keyType: opts.keyType ?? "rsa" });
 }
 
 /** Server certificate for the cloud's TLS listener (loopback names), reused while present. */
