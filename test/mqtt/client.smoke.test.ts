@@ -25,23 +25,26 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitListening(p: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = net.connect(p, "127.0.0.1", () => { c.destroy(); resolve(true); });
-      c.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("mosquitto did not start");
-}
-
-function startBroker(p: number): ChildProcess {
+/** Starts Mosquitto on port p; resolves once it logs "running" (its listeners are open by then). */
+async function startBroker(p: number): Promise<ChildProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "xsiot-mosq-"));
   const conf = path.join(dir, "mosquitto.conf");
   writeFileSync(conf, `listener ${p} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  return spawn(MOSQUITTO, ["-c", conf], { stdio: "ignore" });
+  const child = spawn(MOSQUITTO, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  await new Promise<void>((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`mosquitto exited (${code}): ${log}`));
+    child.once("exit", onExit);
+    child.stderr!.on("data", (d: Buffer) => {
+      log += d;
+      if (/ running\b/.test(log)) {
+        child.off("exit", onExit);
+        resolve();
+      }
+    });
+  });
+  child.stderr!.resume(); // keep draining its log
+  return child;
 }
 
 before(async () => {
@@ -50,8 +53,7 @@ before(async () => {
   register(new URL("./shims/hooks.mjs", import.meta.url));
   MQTTClient = (await import("../../sdk/mqtt/client.ts")).MQTTClient;
   port = await freePort();
-  broker = startBroker(port);
-  await waitListening(port);
+  broker = await startBroker(port);
 });
 
 after(() => {
@@ -82,7 +84,7 @@ for (const version of [4, 5] as const) {
     assert.deepEqual(results, [{ filter: "smoke/#", granted: 2 }]);
     await Promise.all([p0, p1, p2]);
     await client.flush(2000);
-    await Promise.race([done, new Promise((_, rej) => setTimeout(() => rej(new Error("no QoS 2 message back")), 3000).unref())]);
+    await done; // the QoS 2 message back through the broker (the runner's timeout catches a hang)
     assert.equal(connects, 1);
     assert.ok(got.includes("smoke/v/q1=one"), got.join());
     assert.ok(got.includes("smoke/v/q2=two"), got.join());
@@ -105,32 +107,45 @@ test("MQTTClient: connection refused ends with an Error in onClose and rejects w
 });
 
 test("MQTTClient: backoff doubles up to maxMs while the broker is down, then queued work goes out on connect", { skip: have ? false : "no /usr/sbin/mosquitto" }, async () => {
+  // The delays are read from what the client asks its timer for, not from the
+  // wall clock (which a loaded machine stretches); the clock only gives lower
+  // bounds: no attempt may come before its delay has passed.
+  const { requested } = await import("./shims/timer.ts");
   const p = await freePort();
-  const closes: number[] = [];
-  let late: ChildProcess | undefined;
-  const connected = new Promise<void>((resolve) => {
-    const c = new MQTTClient({
-      host: "127.0.0.1", port: p, clientId: "late", version: 5,
-      reconnect: { minMs: 40, maxMs: 160, jitter: 0.25 }, random: () => 0.5,
-      onClose: (e: Error | undefined) => { if (e) closes.push(Date.now()); },
-      onConnect: () => resolve(),
-    });
-    // Requested while no broker exists: kept, then pipelined after CONNECT.
-    const pub = c.publish("late/q1", "queued", { qos: 1 });
-    pub.then(() => c.close(), () => {});
-    (globalThis as any).__latePub = pub;
+  const closes: { at: number; delay: number }[] = [];
+  let fifthFailure!: () => void;
+  const failing = new Promise<void>((resolve) => { fifthFailure = resolve; });
+  let connected!: () => void;
+  const up = new Promise<void>((resolve) => { connected = resolve; });
+  const c = new MQTTClient({
+    host: "127.0.0.1", port: p, clientId: "late", version: 5,
+    reconnect: { minMs: 40, maxMs: 160, jitter: 0.25 }, random: () => 0.5,
+    onClose: (e: Error | undefined) => {
+      if (!e) return;
+      // The client arms its retry timer right after telling us: that is the next Timer.set.
+      const mark = requested.length;
+      closes.push({ at: Date.now(), delay: NaN });
+      queueMicrotask(() => { closes[closes.length - 1].delay = requested[mark]; });
+      if (closes.length === 5) fifthFailure();
+    },
+    onConnect: () => connected(),
   });
-  await new Promise((r) => setTimeout(r, 600));
-  late = startBroker(p);
+  // Requested while no broker exists: kept, then pipelined after CONNECT.
+  const pub = c.publish("late/q1", "queued", { qos: 1 });
+  await failing; // five refused attempts, then the broker appears
+  const late = await startBroker(p);
   try {
-    await connected;
-    await (globalThis as any).__latePub;
-    assert.ok(closes.length >= 4, `${closes.length} failed attempts`);
-    const gaps = closes.slice(1).map((t, i) => t - closes[i]);
-    // jitter 0.25 with random() = 0.5 takes 12.5% off: 35, 70, 140, 140, ...
-    assert.ok(gaps[0] >= 30 && gaps[0] < 90, `first gap ${gaps[0]}`);
-    assert.ok(gaps[1] >= 60 && gaps[1] < 150, `second gap ${gaps[1]}`);
-    for (const g of gaps.slice(2)) assert.ok(g >= 130 && g < 260, `capped gap ${g}`);
+    await up;
+    await pub;
+    c.close();
+    // jitter 0.25 with random() = 0.5 takes 12.5% off min(maxMs, minMs * 2^n): 35, 70, 140, 140, ...
+    const delays = closes.map((x) => x.delay);
+    assert.ok(delays.length >= 5);
+    assert.deepEqual(delays, [35, 70, ...Array(delays.length - 2).fill(140)], `retry delays ${delays}`);
+    for (let i = 1; i < closes.length; i++) {
+      const gap = closes[i].at - closes[i - 1].at;
+      assert.ok(gap >= closes[i - 1].delay - 2, `attempt ${i + 1} came ${gap} ms after the previous failure, before its ${closes[i - 1].delay} ms delay`);
+    }
   } finally {
     late.kill();
   }
