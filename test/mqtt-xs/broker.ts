@@ -127,3 +127,22 @@ export async function until(what: string, cond: () => boolean, ms = 5000): Promi
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * A positive "everything earlier has arrived" for an MQTT.js peer subscribed to
+ * `topic`: publishes a marker there at `qos` and resolves when it comes back.
+ * Whatever the broker had taken before the marker is queued ahead of it for this
+ * client at the same QoS, and one TCP stream keeps order.
+ */
+export async function barrier(c: MqttClient, topic: string, qos: 0 | 1 | 2): Promise<void> {
+  const back = new Promise<void>((resolve) => {
+    const on = (t: string) => {
+      if (t !== topic) return;
+      c.off("message", on);
+      resolve();
+    };
+    c.on("message", on);
+  });
+  await c.publishAsync(topic, "barrier", { qos });
+  await back;
+}
