@@ -1,7 +1,7 @@
-import { MqttProtocolError, MALFORMED, PROTOCOL_ERROR, PACKET_TOO_LARGE, TOPIC_NAME_INVALID } from "./error";
+import { MqttProtocolError } from "./error";
 import { Properties, readProperties, writeProperties, IN_WILL } from "./properties";
 import { Reader, Writer, MAX_VARINT, checkUint, varintSize } from "./wire";
-import { utf8Length, utf8Write } from "./utf8";
+import { MALFORMED, PROTOCOL_ERROR, PACKET_TOO_LARGE, TOPIC_NAME_INVALID, utf8Length, utf8Write } from "./utf8";
 
 // MQTT 3.1.1 (version 4) and 5.0 (version 5) control packets: encode to one
 // exact-size Uint8Array, decode one whole frame. Every failure is an

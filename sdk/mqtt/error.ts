@@ -15,10 +15,3 @@ export class MqttProtocolError extends Error {
 // Error.prototype, so `this.name = ...` (or an assignment here) would throw a
 // TypeError, the "override mistake", every time the error is constructed.
 Object.defineProperty(MqttProtocolError.prototype, "name", { value: "MqttProtocolError", configurable: true, writable: true });
-
-export const MALFORMED = 0x81;
-export const PROTOCOL_ERROR = 0x82;
-export const TOPIC_NAME_INVALID = 0x90;
-export const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
-export const TOPIC_ALIAS_INVALID = 0x94;
-export const PACKET_TOO_LARGE = 0x95;

@@ -1,4 +1,5 @@
-import { MqttProtocolError, MALFORMED, PACKET_TOO_LARGE } from "./error";
+import { MqttProtocolError } from "./error";
+const MALFORMED = 0x81, PACKET_TOO_LARGE = 0x95;
 
 /**
  * Reassembles whole MQTT packets from byte chunks split anywhere. Memory is

@@ -1,4 +1,5 @@
-import { MqttProtocolError, MALFORMED, PROTOCOL_ERROR } from "./error";
+import { MqttProtocolError } from "./error";
+import { MALFORMED, PROTOCOL_ERROR } from "./utf8";
 import { Reader, Writer, MAX_VARINT, checkUint, varintSize } from "./wire";
 
 /** MQTT 5 properties (MQTT 2.2.2.2), one optional field per property. */

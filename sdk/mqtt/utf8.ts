@@ -1,9 +1,18 @@
 // MQTT strings (MQTT 1.5.4): strict UTF-8 without U+0000. The work is in
 // ../text/utf8; here its problems become MqttProtocolError 0x81 (Malformed Packet).
-import { MqttProtocolError, MALFORMED } from "./error";
+import { MqttProtocolError } from "./error";
 import { Utf8Error, utf8Length as length, utf8Decode, utf8Write } from "../text/utf8";
 
 export { utf8Write };
+
+// MQTT 5 reason codes the full codec names (here, at the root of its imports: kept out of
+// ./error so the clients, which write the numbers, do not load them).
+export const MALFORMED = 0x81;
+export const PROTOCOL_ERROR = 0x82;
+export const TOPIC_NAME_INVALID = 0x90;
+export const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
+export const TOPIC_ALIAS_INVALID = 0x94;
+export const PACKET_TOO_LARGE = 0x95;
 
 const WHAT: Record<string, string> = {
   lead: "invalid lead byte",

@@ -1,5 +1,5 @@
-import { MqttProtocolError, MALFORMED } from "./error";
-import { utf8Length, utf8Read, utf8Write } from "./utf8";
+import { MqttProtocolError } from "./error";
+import { MALFORMED, utf8Length, utf8Read, utf8Write } from "./utf8";
 
 // Byte cursors shared by the packet codec and the property codec.
 
