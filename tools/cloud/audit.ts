@@ -12,7 +12,8 @@ export type AuditEvent =
   | { kind: "publish"; clientId: string; thing?: string; topic: string; bytes: number }
   | { kind: "publish-refused"; clientId: string; thing?: string; topic: string }
   | { kind: "subscribe"; clientId: string; thing?: string; topic: string }
-  | { kind: "subscribe-refused"; clientId: string; thing?: string; topic: string };
+  | { kind: "subscribe-refused"; clientId: string; thing?: string; topic: string }
+  | { kind: "throttled"; clientId: string; thing?: string };
 
 export class BrokerAudit extends EventEmitter<{ event: [AuditEvent] }> {
   record(e: AuditEvent): void {

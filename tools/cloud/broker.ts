@@ -44,6 +44,22 @@ export interface EmbeddedBroker {
 }
 
 const identities = new WeakMap<Client, Identity>();
+
+/** AWS IoT's quota: publish requests per second per connection. A client at the quota is served; one at more
+ * than twice it, averaged over RATE_WINDOW_MS (so a wake's pipelined burst passes), is closed (MQTT 5:
+ * DISCONNECT 0x96, Message rate too high): an unthrottled flooder (thousands a second) would otherwise saturate
+ * the cloud and keep its victims' wakes waiting. */
+export const PUBLISH_RATE_LIMIT = 100;
+const RATE_WINDOW_MS = 2000;
+const RATE_TOLERANCE = 2;
+const rates = new WeakMap<object, { start: number; count: number }>();
+/** Counts one publish of the connection; false once it is over the rate in the current window. */
+function underRate(connection: object): boolean {
+  const now = Date.now();
+  let r = rates.get(connection);
+  if (!r || now - r.start >= RATE_WINDOW_MS) rates.set(connection, (r = { start: now, count: 0 }));
+  return ++r.count <= (RATE_TOLERANCE * PUBLISH_RATE_LIMIT * RATE_WINDOW_MS) / 1000;
+}
 /** Provisioned certificate a connection authenticated with (by certificate id). */
 type BrokerMeta = ConnMeta & { certificateId?: string };
 const certificates = new WeakMap<Client, string>();
@@ -131,6 +147,12 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
     },
     authorizePublish(client, packet, done) {
       if (!client) return done(null);
+      if (!underRate(connMeta.get(client.conn) ?? client)) {
+        log.warn(`closed ${client.id}: more than ${RATE_TOLERANCE * PUBLISH_RATE_LIMIT} publishes a second`);
+        audit.record({ kind: "throttled", clientId: client.id, thing: thingOf(identities.get(client)) });
+        client.close();
+        return done(new Error("message rate too high"));
+      }
       if (!connacked.has(client) && !client.closed) {
         // A PUBLISH pipelined behind CONNECT (MQTT allows it; the SDK does it to save a
         // round trip) can reach this hook before aedes has authenticated the client and
@@ -224,6 +246,13 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
     canPublish(meta, clientId, topic) {
       const id = resolve(meta, clientId);
       return !!id && registry.canPublish(id, topic);
+    },
+    admitPublish(meta, clientId) {
+      if (underRate(meta)) return true;
+      log.warn(`closed ${clientId}: more than ${RATE_TOLERANCE * PUBLISH_RATE_LIMIT} publishes a second (v5: reason 0x96)`);
+      const id = resolve(meta, clientId);
+      audit.record({ kind: "throttled", clientId, thing: thingOf(id) });
+      return false;
     },
     onRefusedPublish(meta, clientId, topic) {
       const id = resolve(meta, clientId);

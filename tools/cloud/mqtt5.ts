@@ -19,6 +19,8 @@ export interface V5Hooks {
   /** May the connection with this metadata and client id publish on `topic`? */
   canPublish(meta: ConnMeta, clientId: string, topic: string): boolean;
   onRefusedPublish(meta: ConnMeta, clientId: string, topic: string): void;
+  /** Counts a publish that never reaches the broker (refused here); false: the connection is over its rate. */
+  admitPublish(meta: ConnMeta, clientId: string): boolean;
   onError(meta: ConnMeta, err: Error): void;
 }
 
@@ -151,6 +153,10 @@ function bridgeV5(socket: Duplex, broker: Aedes, meta: ConnMeta, hooks: V5Hooks,
         }
         if (!hooks.canPublish(meta, clientId, topic)) {
           hooks.onRefusedPublish(meta, clientId, topic);
+          if (!hooks.admitPublish(meta, clientId)) {
+            toClient({ cmd: "disconnect", reasonCode: 0x96 }); // Message rate too high
+            return socket.destroy();
+          }
           if (p.qos === 1) toClient({ cmd: "puback", messageId: p.messageId, reasonCode: 0x87 });
           else if (p.qos === 2) toClient({ cmd: "pubrec", messageId: p.messageId, reasonCode: 0x87 });
           return;
