@@ -65,6 +65,9 @@ test("ota keys, sign, publish: the device updates, the CLI shows progress and a 
     const pub = xsiot(["ota", "publish", "--things", "cli-1", "--image", nodeApp, "--version", "1.1.0", "--key", keyFile, "--cloud", cloud.httpUrl]);
     let result: { code: number; out: string; err: string } | undefined;
     void pub.done.then((r) => (result = r));
+    // The CLI builds and signs in real time while the node's virtual time runs fast: start the node's clock
+    // once the job exists, so a loaded host cannot spend the node's virtual budget before there is a job.
+    while (result === undefined && !cloud.jobs.listJobs().some((j) => j.targets.includes("cli-1"))) await new Promise((r) => setTimeout(r, 50));
     await runUntil(device, () => result !== undefined, 200_000, 250);
     assert.ok(result, logsOf(events).join("\n"));
     assert.equal(result.code, 0, result.out + result.err + logsOf(events).join("\n"));
