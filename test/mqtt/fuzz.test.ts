@@ -148,7 +148,7 @@ function independentParse(bytes: Uint8Array, v: 4 | 5): { packets: Parsed[]; err
   const parser = mqttPacket.parser({ protocolVersion: v });
   const packets: Parsed[] = [];
   let error: string | undefined;
-  parser.on("packet", (p: Parsed) => { if (error === undefined) packets.push(p); });
+  parser.on("packet", (p) => { if (error === undefined) packets.push(p as unknown as Parsed); });
   parser.on("error", (e: Error) => { if (error === undefined) error = e.message; });
   parser.parse(Buffer.from(bytes));
   return { packets, error };
