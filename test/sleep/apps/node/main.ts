@@ -9,6 +9,7 @@ import { runWake } from "xsiot/sleep/scheduler";
 import type { UplinkContext } from "xsiot/sleep/uplink";
 import { rawToMillivolts, type AdcCalibration } from "xsiot/sensors/calibration";
 import { utf8String } from "xsiot/text/utf8";
+import { RECORD_SIZE } from "xsiot/sleep/record";
 
 interface NodeConfig {
   thing?: string;
@@ -96,7 +97,7 @@ runWake({
   onSession: shadowSync,
   onWakeDone(r) {
     trace(
-      `wake ${JSON.stringify({ kind: r.kind, seq: r.seq, uplink: r.uplink, reasons: r.reasons, deferred: r.deferred, ok: r.result?.ok, acked: r.result?.ackedThrough, err: r.result?.error, queued: r.queued, evicted: r.evicted, sleepMs: r.sleepMs, sampleS: r.state.config.sampleS, offset: r.state.clockOffsetMs, recovered: r.recovered })}\n`,
+      `wake ${JSON.stringify({ kind: r.kind, seq: r.seq, uplink: r.uplink, reasons: r.reasons, deferred: r.deferred, ok: r.result?.ok, acked: r.result?.ackedThrough, err: r.result?.error, queued: r.queued, ring: r.state.ring.length / RECORD_SIZE, evicted: r.evicted, lost: r.state.lost, issued: r.state.nextSeq - 1, sleepMs: r.sleepMs, sampleS: r.state.config.sampleS, offset: r.state.clockOffsetMs, recovered: r.recovered })}\n`,
     );
   },
 }).then(undefined, (e: unknown) => {
