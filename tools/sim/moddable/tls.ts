@@ -6,7 +6,8 @@
 // default server name (SNI); `secure` as ssl_cert.js reads it: `certificate` (a trust
 // anchor, DER), `clientCertificates` ([DER]), `clientKey` (PKCS#8 DER), `serverName`,
 // `applicationLayerProtocolNegotiation`, `verify` (default true). onWritable reports
-// 96 bytes less than TCP (tlssocket.js's estimate of TLS overhead).
+// 96 bytes less than TCP (tlssocket.js's estimate of TLS overhead); the callbacks run as
+// methods of tlssocket's own #callbacks object, so `this` in them is not the socket.
 // Host side: Node's TLS does the handshake and records (DER is turned into PEM for it).
 import { createPrivateKey } from "node:crypto";
 import type { SecureOptions } from "../sockets.ts";
@@ -27,12 +28,23 @@ export const xs = String.raw`function (sim) {
       const ca = der(s.certificate, "secure.certificate");
       const cert = der(s.clientCertificates?.[0], "secure.clientCertificates[0]");
       const key = der(s.clientKey, "secure.clientKey");
-      const onWritable = options.onWritable;
+      // tlssocket.js calls the app's callbacks as methods of its own #callbacks object:
+      // "this" in them is that object, not the socket.
+      const callbacks = { onReadable: options.onReadable, onWritable: options.onWritable, onError: options.onError };
+      // session_419.js tests the ALPN key with "in": present but undefined throws in ssl_handshake.js.
+      if ("applicationLayerProtocolNegotiation" in s && s.applicationLayerProtocolNegotiation === undefined)
+        throw new TypeError("TLS: secure.applicationLayerProtocolNegotiation is present but undefined (ssl_handshake.js throws on it)");
       super(
         {
           ...options,
+          onReadable(count) {
+            callbacks.onReadable?.(count);
+          },
           onWritable(count) {
-            if (count > OVERHEAD) onWritable?.call(this, count - OVERHEAD);
+            if (count > OVERHEAD) callbacks.onWritable?.(count - OVERHEAD);
+          },
+          onError() {
+            callbacks.onError?.();
           },
         },
         {

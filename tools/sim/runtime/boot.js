@@ -114,6 +114,45 @@
 
   /*MODULES*/
 
+  // XS built-ins every Moddable build has (not mxCESU8) that xsnap's XS, built with
+  // mxCESU8, lacks: ArrayBuffer.fromString (xs/sources/xsDataView.c) constructs its
+  // result through its receiver, so an unbound call throws "new: not a constructor";
+  // String.fromArrayBuffer(buffer[, byteOffset[, byteLength]]) (xs/sources/xsString.c)
+  // throws TypeError "invalid UTF-8". Native on the chip: the engine's own codec here.
+  {
+    const utf8 = new TextDecoder("utf-8", { fatal: true });
+    const Encoder = TextEncoder;
+    const fromString = {
+      fromString(string) {
+        if (arguments.length < 1) throw new TypeError("no argument");
+        if (typeof this !== "function") throw new TypeError("new: not a constructor (in fromString)");
+        const bytes = new Encoder().encode(String(string));
+        return this === ArrayBuffer ? bytes.buffer : new this(bytes.byteLength);
+      },
+    }.fromString;
+    const fromArrayBuffer = {
+      fromArrayBuffer(buffer, byteOffset, byteLength) {
+        if (arguments.length < 1) throw new TypeError("no argument");
+        if (!(buffer instanceof ArrayBuffer) && !(typeof SharedArrayBuffer === "function" && buffer instanceof SharedArrayBuffer))
+          throw new TypeError("argument: not an ArrayBuffer instance");
+        const limit = buffer.byteLength;
+        const offset = byteOffset === undefined ? 0 : Number(byteOffset);
+        if (!(offset >= 0 && offset <= limit)) throw new RangeError("invalid byteOffset " + offset);
+        const length = byteLength === undefined ? limit - offset : Number(byteLength);
+        if (!(length >= 0 && offset + length <= limit)) throw new RangeError("invalid byteLength " + length);
+        try {
+          return utf8.decode(new Uint8Array(buffer, offset, length));
+        } catch {
+          throw new TypeError("invalid UTF-8");
+        }
+      },
+    }.fromArrayBuffer;
+    if (typeof ArrayBuffer.fromString !== "function")
+      Object.defineProperty(ArrayBuffer, "fromString", { value: fromString, writable: true, configurable: true });
+    if (typeof String.fromArrayBuffer !== "function")
+      Object.defineProperty(String, "fromArrayBuffer", { value: fromArrayBuffer, writable: true, configurable: true });
+  }
+
   // A Moddable build freezes the built-ins after preload (xs/tools/xsl.c, fxFreezeBuiltIns;
   // documentation/xs/preload.md "Automatic Freezing of Built-ins"): built-in prototypes and
   // every built-in function. harden() on each intrinsic does that here, so the override

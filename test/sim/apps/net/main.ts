@@ -11,19 +11,22 @@ import { base64 } from "./lib";
 // tls: DER as base64 (ca: the trust anchor; certificate and key: the client's, key in PKCS#8).
 const c = config as unknown as { port: number; tls?: { ca: string; certificate?: string; key?: string } };
 let received = "";
+// The callbacks use the socket they were given, never `this`: Moddable's tlssocket calls
+// them as methods of its own callbacks object.
+let socket: TCP;
 const options = {
   address: "127.0.0.1",
   port: c.port,
-  onWritable(this: TCP) {
+  onWritable() {
     if (sent) return;
     sent = true;
-    this.write(new TextEncoder().encode("ping from xs\n"));
+    socket.write(new TextEncoder().encode("ping from xs\n"));
   },
-  onReadable(this: TCP, count: number) {
-    received += new TextDecoder().decode(this.read(count) as ArrayBuffer); // format "buffer": an ArrayBuffer
+  onReadable(count: number) {
+    received += new TextDecoder().decode(socket.read(count) as ArrayBuffer); // format "buffer": an ArrayBuffer
     if (received.endsWith("\n")) {
       trace(`echo: ${received.trim()}`);
-      this.close();
+      socket.close();
       deepSleep({ us: 60_000_000 });
     }
   },
@@ -34,7 +37,7 @@ const options = {
 };
 let sent = false;
 if (c.tls)
-  new TLS({
+  socket = new TLS({
     ...options,
     host: "127.0.0.1",
     TCP: { io: TCP },
@@ -43,5 +46,5 @@ if (c.tls)
       clientCertificates: c.tls.certificate ? [base64(c.tls.certificate)] : undefined,
       clientKey: c.tls.key ? base64(c.tls.key) : undefined,
     },
-  } as unknown as ConstructorParameters<typeof TLS>[0]);
-else new TCP(options);
+  } as unknown as ConstructorParameters<typeof TLS>[0]) as unknown as TCP;
+else socket = new TCP(options);

@@ -19,6 +19,22 @@ if (c.probe === "builtins") {
   } catch (e) {
     trace(`patch refused ${(e as Error).name}`);
   }
+  // XS built-ins of every Moddable build (xs/sources/xsDataView.c, xsString.c).
+  const X = ArrayBuffer as unknown as { fromString(s: string): ArrayBuffer };
+  const S = String as unknown as { fromArrayBuffer(b: ArrayBuffer): string };
+  trace(`fromString ${new Uint8Array(X.fromString("h\u00e9")).length} ${S.fromArrayBuffer(X.fromString("h\u00e9"))}`);
+  const unbound = X.fromString;
+  for (const [what, f] of [
+    ["unbound", () => unbound("x")],
+    ["bad utf-8", () => S.fromArrayBuffer(Uint8Array.of(0xff).buffer)],
+  ] as const) {
+    try {
+      f();
+      trace(`${what} ok`);
+    } catch (e) {
+      trace(`${what} ${(e as Error).name}: ${(e as Error).message}`);
+    }
+  }
 } else {
   trace(`defined ${new Defined("x").name}`);
   try {
