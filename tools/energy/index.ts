@@ -88,7 +88,8 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
   const cloud = await startCloud({ dir, port: 0, tlsPort: 0, httpPort: 0, httpsPort: 0, log: silentLogger, writeStateFile: false });
   const runs: EnergyRun[] = [];
   try {
-    for (const mode of options.modes ?? ["batched", "naive"]) {
+    // Modes run side by side: each is its own engine process with its own virtual clock (2 cores, 2 modes).
+    const runMode = async (mode: string): Promise<EnergyRun> => {
       const thing = `energy-${mode}`;
       const tls = options.plain ? undefined : await issueDeviceCert(cloud.pkiDir, thing);
       const scenario = typeof options.scenario === "string" ? loadScenario(options.scenario) : (options.scenario ?? parseScenario(DEFAULT_SCENARIO, "<default energy scenario>"));
@@ -162,7 +163,7 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
         device.shutdown();
       }
       const r = device.energy.report(device.now);
-      runs.push({
+      return {
         mode,
         days,
         mah: byState,
@@ -175,8 +176,9 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
         uplinks,
         readings: device.summary.boots,
         day,
-      });
-    }
+      };
+    };
+    runs.push(...(await Promise.all((options.modes ?? ["batched", "naive"]).map(runMode))));
   } finally {
     await cloud.close();
     rmSync(dir, { recursive: true, force: true });
