@@ -191,7 +191,7 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
     board,
     days,
     runs,
-    ratio: naive ? naive.averageUa / batched.averageUa : NaN,
+    ratio: naive && naive !== batched ? naive.averageUa / batched.averageUa : NaN,
     dominant: top,
     wallMs: performance.now() - started,
   };
