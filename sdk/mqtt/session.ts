@@ -657,7 +657,9 @@ export class Session {
         if (v5) v5.read(this, b, end, type);
         const r = this.pend.get(id);
         // A 3.1.1 UNSUBACK has no payload: trailing bytes are rejected by rest().
-        const codes = type === T.SUBACK || v5 ? Array.from(b.subarray(this.at, end)) : [];
+        // A loop, not Array.from: Espruino's Array.from takes no typed array (no @@iterator).
+        const codes: number[] = [];
+        if (type === T.SUBACK || v5) for (let i = this.at; i < end; i++) codes.push(b[i]);
         if (codes.length) this.at = end;
         this.rest(end, type);
         // SUBSCRIBE = SUBACK - 1, UNSUBSCRIBE = UNSUBACK - 1.
