@@ -277,7 +277,8 @@ export class ProvisioningService implements CloudService {
         throw new Rejection(400, "InvalidCertificateSigningRequest", `CSR refused: ${(e as Error).message}`);
       }
     } else {
-      ({ certPem, keyPem } = await issueCertificate(ca, { cn, usage: "client" }));
+      // RSA-2048, as AWS IoT's CreateKeysAndCertificate returns, and the only client key Moddable's TLS can use.
+      ({ certPem, keyPem } = await issueCertificate(ca, { cn, usage: "client", keyType: "rsa" }));
     }
     const id = certificateId(certPem);
     const rec: CertificateRecord = { certificateId: id, status: "PENDING_ACTIVATION", createdAt: this.ctx.now(), claimName, clientId: req.clientId };

@@ -74,8 +74,22 @@ function serial(): string {
 type KeyPair = { publicKey: CryptoKey; privateKey: CryptoKey };
 const generate = (type: KeyType) => webcrypto.subtle.generateKey(type === "rsa" ? RSA : EC, true, ["sign", "verify"]) as Promise<KeyPair>;
 
+// RSA-2048 generation takes 50-800 ms (CPU-bound, off the event loop): a couple are made ahead so the
+// cloud's CreateKeysAndCertificate answers as fast as a P-256 one.
+const RSA_AHEAD = 2;
+const rsaPool: Promise<KeyPair>[] = [];
+function ahead(): void {
+  const p = generate("rsa");
+  p.catch(() => undefined); // a failure surfaces when the key is taken
+  rsaPool.push(p);
+}
+
 function keyPair(type: KeyType = "ec"): Promise<KeyPair> {
-  return generate(type);
+  if (type !== "rsa") return generate(type);
+  while (rsaPool.length < RSA_AHEAD) ahead();
+  const next = rsaPool.shift()!;
+  ahead();
+  return next;
 }
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {
