@@ -229,7 +229,12 @@ export class ProvisioningService implements CloudService {
       this.ctx.log.info(`provisioning: rejected ${req.clientId} on ${req.topic}: ${(body as ProvisioningError).errorCode}`);
     }
     const delivered = await req.reply(topic, JSON.stringify(body));
-    if (!delivered) this.ctx.log.warn(`provisioning: ${req.clientId} left before its answer on ${topic}`);
+    if (!delivered) {
+      this.ctx.log.warn(`provisioning: ${req.clientId} left before its answer on ${topic}`);
+      // A certificate whose answer (and private key) never reached the device can never be used: not left pending.
+      const made = (body as { certificateId?: unknown }).certificateId;
+      if (typeof made === "string") this.deactivate((c) => c.certificateId === made && c.status === "PENDING_ACTIVATION", "the device left before the answer");
+    }
   }
 
   private parse(req: DirectRequest, allowEmpty: boolean): Record<string, unknown> {
