@@ -129,7 +129,14 @@ test("a wake — 24 readings at QoS 1, flush, disconnect — costs one MQTT roun
   // that waited for CONNACK, or for acknowledgements to free its window (the
   // default limits: 8 pipelined, 16 in flight), needs at least 2 RTT (~870 ms
   // measured with the defaults).
-  assert.ok(elapsed >= RTT, `first write to last PUBACK: ${elapsed} ms < 1 RTT: latency not applied?`);
+  // Causally, whatever the host's load: every PUBLISH left before CONNACK (or any PUBACK) came back.
+  const connected = app.find((e) => e.ev === "connected")!.t;
+  const firstAck = Math.min(...app.filter((e) => e.ev === "acked").map((e) => e.t));
+  assert.ok(pubs[pubs.length - 1].t <= connected && pubs[pubs.length - 1].t <= firstAck, "all 24 PUBLISH were written before CONNACK came back");
+  // In time: the latency is booked in real time while a socket waits, but a delivery's own CPU time is booked
+  // from the XS meter, so on a loaded host a round trip can read a little short: the bound keeps one RTT's
+  // order of magnitude (a loopback without the added latency answers in ~1 ms).
+  assert.ok(elapsed >= RTT / 2, `first write to last PUBACK: ${elapsed} ms < RTT/2: latency not applied?`);
   assert.ok(elapsed < 2 * RTT, `first write to last PUBACK: ${elapsed} ms: more than one round trip`);
   t.diagnostic(`first write to last PUBACK: ${elapsed.toFixed(0)} ms at RTT ${RTT} ms`);
   assert.ok(app.some((e) => e.ev === "done"));
