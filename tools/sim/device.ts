@@ -517,10 +517,13 @@ export class VirtualDevice {
     // mc/config (with this device's settings) may be read during preload: the snapshot is this device's.
     const key = createHash("sha256").update(snapshotKey(app.info)).update(this.board.id).update(JSON.stringify(this.options.deviceConfig ?? {})).digest("hex").slice(0, 32);
     if (this.spare && this.spare.key !== key) this.dropSpare(); // another image boots (OTA, rollback)
-    const ready = this.spare?.engine ?? this.startEngine(key);
+    const fromSpare = this.spare?.engine;
+    const ready = fromSpare ?? this.startEngine(key);
     this.spare = this.summary.stoppedBecause ? undefined : { key, engine: this.startEngine(key) };
     try {
-      const engine = await ready;
+      // A spare started during the previous wake may have died with it (a power cut while it started, seen in
+      // loaded full runs as "xsnap-worker exited (SIGKILL)"): the chip would simply boot, so start a fresh one.
+      const engine = fromSpare ? await ready.catch(() => this.startEngine(key)) : await ready;
       this.worker = engine.worker;
       if (engine.snapshot) this.moduleOrdinals = [...engine.snapshot.ordinals];
       else await this.prepareEngine(engine.worker, app.info, key);
