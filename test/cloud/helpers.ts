@@ -1,4 +1,5 @@
 // Shared helpers for the local-cloud tests: a temp cloud and an MQTT.js "device".
+import { after } from "node:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,3 +56,19 @@ export class Device {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A cloud whose clock is a virtual ESP32's while `follow` points at one (deadlines and rate windows then pass
+ * in virtual time): started by the first `start()`, closed after the test file's tests. */
+export function cloudOnDeviceClock(prefix: string): { start(): Promise<Cloud>; follow(device: { epochNow: number } | undefined): void } {
+  const tmp = tempDir(prefix);
+  let started: Promise<Cloud> | undefined;
+  let clock: { epochNow: number } | undefined;
+  after(async () => {
+    await (await started)?.close();
+    tmp.cleanup();
+  });
+  return {
+    start: () => (started ??= testCloud({ dir: tmp.dir, port: 0, tlsPort: 0, httpPort: 0, now: () => clock?.epochNow ?? Date.now() })),
+    follow: (d) => (clock = d),
+  };
+}

@@ -2,26 +2,18 @@
 // (real XS, real MQTTClient, key-value storage across deep sleep and a power cut)
 // against the local cloud, whose clock is the device's virtual clock so TTLs
 // pass in virtual time.
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startCloud, silentLogger, type Cloud, type CommandsService } from "../../tools/cloud/index.ts";
+import { type Cloud, type CommandsService } from "../../tools/cloud/index.ts";
 import { buildApp } from "../../tools/sim/image.ts";
-import type { VirtualDevice } from "../../tools/sim/device.ts";
 import { makeDevice } from "../sim/helpers.ts";
+import { cloudOnDeviceClock } from "../cloud/helpers.ts";
 
 const app = buildApp(new URL("./apps/node", import.meta.url).pathname);
-const dir = mkdtempSync(join(tmpdir(), "xsiot-commands-e2e-"));
+const clocked = cloudOnDeviceClock("xsiot-commands-e2e-");
 let cloud: Cloud;
-let clock: VirtualDevice | undefined;
 before(async () => {
-  cloud = await startCloud({ dir, port: 0, tlsPort: 0, httpPort: 0, log: silentLogger, writeStateFile: false, now: () => clock?.epochNow ?? Date.now() });
-});
-after(async () => {
-  await cloud.close();
-  rmSync(dir, { recursive: true, force: true });
+  cloud = await clocked.start();
 });
 
 const logsOf = (events: { type: string; text?: unknown }[]) => events.filter((e) => e.type === "log").map((e) => String(e.text).trimEnd());
@@ -66,12 +58,12 @@ for (const mqttVersion of [4, 5] as const) {
         }
       },
     });
-    clock = device;
+    clocked.follow(device);
     try {
       await device.run(330_000);
     } finally {
       device.shutdown();
-      clock = undefined;
+      clocked.follow(undefined);
     }
     const logs = logsOf(events);
     const all = logs.join("\n");

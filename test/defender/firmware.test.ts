@@ -2,28 +2,20 @@
 // cloud (whose clock is the node's virtual clock): a Defender report rides every
 // uplink and none raises an alarm; an `identify` command sent while it sleeps runs
 // at its next uplink. (test/defender/sim.test.ts runs a calm node for a week.)
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startCloud, silentLogger, type Cloud, type CommandsService, type DefenderService } from "../../tools/cloud/index.ts";
+import { type Cloud, type CommandsService, type DefenderService } from "../../tools/cloud/index.ts";
 import { issueDeviceCert } from "../../tools/pki/index.ts";
 import { buildApp } from "../../tools/sim/image.ts";
 import { parseScenario } from "../../tools/sim/scenario.ts";
 import { DEFAULT_SCENARIO } from "../../tools/energy/index.ts";
-import type { VirtualDevice } from "../../tools/sim/device.ts";
 import { makeDevice } from "../sim/helpers.ts";
+import { cloudOnDeviceClock } from "../cloud/helpers.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "xsiot-defender-fw-"));
+const clocked = cloudOnDeviceClock("xsiot-defender-fw-");
 let cloud: Cloud;
-let clock: VirtualDevice | undefined;
 before(async () => {
-  cloud = await startCloud({ dir, port: 0, tlsPort: 0, httpPort: 0, log: silentLogger, writeStateFile: false, now: () => clock?.epochNow ?? Date.now() });
-});
-after(async () => {
-  await cloud.close();
-  rmSync(dir, { recursive: true, force: true });
+  cloud = await clocked.start();
 });
 
 test("reference firmware, two virtual days: a Defender report on every uplink, all accepted, no alarm; identify sent while asleep runs at the next uplink", async () => {
@@ -46,12 +38,12 @@ test("reference firmware, two virtual days: a Defender report on every uplink, a
         void commands.send({ thingName: thing, name: "identify", payload: { times: 2 }, ttl: "12h" }).then((x) => (identifyId = x.executionId));
     },
   });
-  clock = device;
+  clocked.follow(device);
   try {
     await device.run(2 * 86_400_000);
   } finally {
     device.shutdown();
-    clock = undefined;
+    clocked.follow(undefined);
   }
   const trace = events
     .filter((e) => e.type === "log" && String(e.text).startsWith('{"xsiot"'))

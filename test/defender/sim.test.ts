@@ -3,36 +3,28 @@
 // whose clock follows the running node's virtual clock so rate windows are
 // virtual minutes: a calm node raises nothing over a virtual week; the same
 // firmware told to send a hundred times its traffic raises alarms.
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startCloud, silentLogger, type Cloud, type DefenderService } from "../../tools/cloud/index.ts";
+import { type Cloud, type DefenderService } from "../../tools/cloud/index.ts";
 import { buildApp } from "../../tools/sim/image.ts";
-import type { VirtualDevice } from "../../tools/sim/device.ts";
 import { makeDevice } from "../sim/helpers.ts";
+import { cloudOnDeviceClock } from "../cloud/helpers.ts";
 
 const app = buildApp(new URL("./apps/chatty", import.meta.url).pathname);
-const dir = mkdtempSync(join(tmpdir(), "xsiot-defender-sim-"));
+const clocked = cloudOnDeviceClock("xsiot-defender-sim-");
 let cloud: Cloud;
-let clock: VirtualDevice | undefined;
 before(async () => {
-  cloud = await startCloud({ dir, port: 0, tlsPort: 0, httpPort: 0, log: silentLogger, writeStateFile: false, now: () => clock?.epochNow ?? Date.now() });
-});
-after(async () => {
-  await cloud.close();
-  rmSync(dir, { recursive: true, force: true });
+  cloud = await clocked.start();
 });
 
 async function runNode(thing: string, config: { sleepS: number; messages: number; bytes: number; periodS: number }, ms: number) {
   const { device, events } = makeDevice(app, { deviceConfig: { port: cloud.ports.mqtt, thing, ...config } });
-  clock = device;
+  clocked.follow(device);
   try {
     await device.run(ms);
   } finally {
     device.shutdown();
-    clock = undefined;
+    clocked.follow(undefined);
   }
   return events;
 }
