@@ -135,8 +135,8 @@ export interface V5 {
   connack(s: Session, props: Properties, info: ConnectInfo): void;
   /** Resolves an inbound topic alias; returns the topic. */
   aliasIn(s: Session, topic: string, props: Properties | undefined): string;
-  /** The bytes to send for our PUBLISH, with an outbound topic alias when allowed. */
-  aliasOut(s: Session, topic: string, packet: Uint8Array): Uint8Array;
+  /** The outbound topic alias for `topic` on this connection: n > 0 set (send an empty topic), -n newly set (send both), 0 none. */
+  alias(s: Session, topic: string): number;
   /** "Not authorized (0x87)" */
   reason(code: number): string;
 }
@@ -151,29 +151,29 @@ export interface MqttCounters {
   connections: number;
 }
 
-interface Outgoing {
-  id: number;
+/** Our PUBLISH: encoded at each send, so an MQTT 5 topic alias costs no rewrite. */
+interface Message {
+  topic: string;
+  payload: Uint8Array;
   qos: QoS;
+  retain: boolean;
+  /** The MQTT 5 property block (./v5 write); null on 3.1.1. */
+  pb: Uint8Array | null;
+  op: unknown;
+}
+
+interface Outgoing extends Message {
+  id: number;
   /** 0: not sent yet, 1: PUBLISH sent, 2: PUBREC received, PUBREL sent. */
   st: 0 | 1 | 2;
+  /** The PUBLISH as kept in the store (sent as is, no alias); null: encoded from the message. */
   pkt: Uint8Array | null;
-  op: unknown;
-  /** The topic, for an MQTT 5 topic alias on the first send; dropped after. */
-  topic?: string;
 }
 
 interface Pending {
   type: number;
   pkt: Uint8Array;
   filters: string[];
-  op: unknown;
-}
-
-interface Qos0 {
-  topic: string;
-  payload: Uint8Array;
-  retain: boolean;
-  props: Properties | undefined;
   op: unknown;
 }
 
@@ -188,6 +188,7 @@ const V4_REFUSALS = "|unacceptable protocol version|identifier rejected|server u
 const V4_TO_V5 = "\x00\x84\x85\x88\x86\x87"; // 3.1.1 CONNACK return code -> v5 reason code
 const enum Max { SIZE = 268435460 }
 const PINGREQ_BYTES = Uint8Array.of(0xc0, 0);
+const NO_BYTES = new Uint8Array(0);
 
 function err(message: string, code = 0x81): MqttProtocolError {
   return new MqttProtocolError(message, code);
@@ -284,7 +285,7 @@ export class Session {
   private declare wait: Outgoing[];
   private declare wi: number;
   private declare pend: Map<number, Pending>;
-  private declare q0: Qos0[];
+  private declare q0: Message[];
   private declare nextId: number;
   private declare sent: number; // QoS 1/2 PUBLISH on the wire, unacknowledged, this connection
   /** Inbound QoS 2 packet ids awaiting PUBREL; made at the first one. */
@@ -332,7 +333,7 @@ export class Session {
           store.remove(r.packetId);
           continue;
         }
-        const e: Outgoing = { id: r.packetId, qos, st: r.state, pkt: r.packet, op: undefined };
+        const e: Outgoing = { id: r.packetId, qos, st: r.state, pkt: r.packet, op: undefined, topic: "", payload: NO_BYTES, retain: false, pb: null };
         this.out.set(r.packetId, e);
         if (!r.state) this.wait.push(e);
       }
@@ -376,9 +377,12 @@ export class Session {
         // New session: the server has forgotten this exchange; it owned the message since PUBREC.
         this.forget(e);
         this.ev.done(e.op, null);
-      } else if (e.st === 1 && e.pkt) {
-        const b = e.pkt.slice();
-        b[0] |= 8;
+      } else if (e.st === 1) {
+        let b = e.pkt;
+        if (b) {
+          b = b.slice();
+          b[0] |= 8;
+        } else b = this.encode(e, e.id, 8, 0, this.limits.maxPacketSize);
         this.sent++;
         this.send(b, now);
       } else if (e.st === 2) {
@@ -421,18 +425,22 @@ export class Session {
   publish(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties: Properties | undefined, op: unknown, now: number): void {
     try {
       checkPublish(topic, qos);
-      if (!this.v5) properties = undefined;
-      else if (properties && properties.topicAlias !== undefined) throw err("topicAlias is the session's", 0x82);
+      const v5 = this.v5;
+      if (v5 && properties && properties.topicAlias !== undefined) throw err("topicAlias is the session's", 0x82);
       this.room();
+      const m: Message = { topic, payload, qos, retain, pb: v5 ? v5.write(properties, T.PUBLISH) : null, op };
+      // Its size is checked when it is encoded, at its turn to be sent (see max()).
       if (!qos) {
-        if (this.state === St.IDLE) this.q0.push({ topic, payload, retain, props: properties, op });
-        else this.send0(topic, payload, retain, properties, op, now);
+        if (this.state === St.IDLE) this.q0.push(m);
+        else this.send0(m, now);
       } else {
-        const id = this.allocId();
-        const pkt = this.encodePublish(topic, payload, qos, retain, id, properties, this.limits.maxPacketSize);
-        const e: Outgoing = { id, qos, st: 0, pkt, op, topic: this.v5 ? topic : undefined };
+        const e = m as Outgoing;
+        const id = (e.id = this.allocId());
+        e.st = 0;
+        e.pkt = null;
         this.out.set(id, e);
-        if (this.store) this.store.put({ packetId: id, state: 0, packet: pkt });
+        // What the store keeps is sent as kept (no alias): it is resent after a reboot.
+        if (this.store) this.store.put({ packetId: id, state: 0, packet: (e.pkt = this.encode(e, id, 0, 0, this.limits.maxPacketSize)) });
         this.wait.push(e);
         this.pump(now);
       }
@@ -643,7 +651,9 @@ export class Session {
         }
         if (type === T.PUBREC && code < 0x80) {
           e.st = 2;
+          // The server owns the message now.
           e.pkt = null;
+          e.payload = NO_BYTES;
           if (this.store) this.store.put({ packetId: id, state: 2, packet: null });
           this.send(ack(T.PUBREL, id), now);
           return;
@@ -723,37 +733,59 @@ export class Session {
 
   // ------------------------------------------------------------ outbound
 
-  /** Encodes a PUBLISH (DUP clear). */
-  private encodePublish(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, id: number, props: Properties | undefined, max: number): Uint8Array {
-    const tlen = strSize(topic, "topic name");
+  /** Encodes our PUBLISH (`dup` 8 or 0) with `alias` as ./v5 alias() gives it; throws when it would exceed `max` bytes. */
+  private encode(m: Message, id: number, dup: number, alias: number, max: number): Uint8Array {
+    const tlen = alias > 0 ? 0 : strSize(m.topic, "topic name");
     if (tlen > this.limits.maxTopicLength) throw err("topic too long", 0x90);
-    const pb = this.v5 ? this.v5.write(props, T.PUBLISH) : null;
-    const len = 2 + tlen + (qos ? 2 : 0) + (pb ? pb.length : 0) + payload.length;
+    const pb = m.pb, qos = m.qos;
+    // The alias property goes first in the property block: its length prefix grows by 3.
+    let k = 0;
+    if (pb && alias) while (pb[k++] & 0x80);
+    const inner = pb ? pb.length - k : 0;
+    const pl = pb ? (alias ? varintSize(inner + 3) + 3 + inner : pb.length) : 0;
+    const len = 2 + tlen + (qos ? 2 : 0) + pl + m.payload.length;
     const size = 1 + varintSize(len) + len;
     if (size > max) throw err(size + " B exceeds maximum packet size", 0x95);
-    const out = packet(0x30 | (qos << 1) | (retain ? 1 : 0), len);
-    let o = putStr(out, size - len, topic, tlen);
+    const out = packet(0x30 | dup | (qos << 1) | (m.retain ? 1 : 0), len);
+    let o = putStr(out, size - len, tlen ? m.topic : "", tlen);
     if (qos) {
       out[o++] = id >> 8;
       out[o++] = id & 255;
     }
     if (pb) {
-      out.set(pb, o);
-      o += pb.length;
+      if (alias) {
+        const a = alias < 0 ? -alias : alias;
+        o = putVarint(out, o, inner + 3);
+        out[o++] = 0x23;
+        out[o++] = a >> 8;
+        out[o++] = a & 255;
+      }
+      if (inner || !alias) out.set(k ? pb.subarray(k) : pb, o);
+      o += inner || !alias ? pb.length - k : 0;
     }
-    out.set(payload, o);
+    out.set(m.payload, o);
     return out;
   }
 
+  /** Most bytes in our packet: ours (limits.maxPacketSize), and the server's once CONNACK told it. */
+  private max(): number {
+    const m = this.limits.maxPacketSize, s = this.server.maximumPacketSize;
+    return s < m ? s : m;
+  }
+
+  /** The alias for `topic` while connected on MQTT 5 (see encode). */
+  private alias(topic: string): number {
+    return this.v5 && this.state === St.CONNECTED ? this.v5.alias(this, topic) : 0;
+  }
+
   /** Sends a QoS 0 PUBLISH now (connecting or connected). */
-  private send0(topic: string, payload: Uint8Array, retain: boolean, props: Properties | undefined, op: unknown, now: number): void {
+  private send0(m: Message, now: number): void {
     try {
-      this.checkServer(0, retain, 0);
-      const pkt = this.encodePublish(topic, payload, 0, retain, 0, props, this.state === St.CONNECTED ? this.server.maximumPacketSize : Max.SIZE);
-      this.send(this.v5 && this.state === St.CONNECTED ? this.v5.aliasOut(this, topic, pkt) : pkt, now);
-      this.ev.done(op, null);
+      this.checkServer(0, m.retain);
+      this.send(this.encode(m, 0, 0, this.alias(m.topic), this.max()), now);
+      this.ev.done(m.op, null);
     } catch (e) {
-      this.ev.done(op, asError(e));
+      this.ev.done(m.op, asError(e));
     }
   }
 
@@ -763,7 +795,7 @@ export class Session {
     if (this.q0.length) {
       const q = this.q0;
       this.q0 = [];
-      for (let i = 0; i < q.length; i++) this.send0(q[i].topic, q[i].payload, q[i].retain, q[i].props, q[i].op, now);
+      for (let i = 0; i < q.length; i++) this.send0(q[i], now);
     }
     const lim = this.limits;
     const max = this.state === St.CONNECTED ? this.server.receiveMaximum : lim.maxPipelined;
@@ -771,10 +803,17 @@ export class Session {
     const wait = this.wait;
     while (this.sent < cap && this.wi < wait.length) {
       const e = wait[this.wi++];
-      const pkt = e.pkt;
-      if (e.st !== 0 || !pkt || this.out.get(e.id) !== e) continue;
+      if (e.st !== 0 || this.out.get(e.id) !== e) continue;
+      let pkt = e.pkt;
+      const max = this.max();
       try {
-        this.checkServer(e.qos, (pkt[0] & 1) === 1, pkt.length);
+        if (pkt) {
+          this.checkServer(e.qos, (pkt[0] & 1) === 1);
+          if (pkt.length > max) throw err(pkt.length + " B exceeds maximum packet size", 0x95);
+        } else {
+          this.checkServer(e.qos, e.retain);
+          pkt = this.encode(e, e.id, 0, this.alias(e.topic), max);
+        }
       } catch (x) {
         this.forget(e);
         this.ev.done(e.op, asError(x));
@@ -782,10 +821,8 @@ export class Session {
       }
       e.st = 1;
       this.sent++;
-      if (this.store) this.store.put({ packetId: e.id, state: 1, packet: pkt });
-      const topic = e.topic;
-      e.topic = undefined;
-      this.send(topic !== undefined && this.v5 && this.state === St.CONNECTED ? this.v5.aliasOut(this, topic, pkt) : pkt, now);
+      if (this.store) this.store.put({ packetId: e.id, state: 1, packet: e.pkt });
+      this.send(pkt, now);
     }
     if (this.wi === wait.length) {
       wait.length = 0;
@@ -794,12 +831,11 @@ export class Session {
   }
 
   /** Limits the server set in CONNACK (known only once connected). */
-  private checkServer(qos: QoS, retain: boolean, size: number): void {
+  private checkServer(qos: QoS, retain: boolean): void {
     if (this.state !== St.CONNECTED) return;
     const s = this.server;
     if (qos > s.maximumQoS) throw err("QoS above server maximum", 0x9b);
     if (retain && !s.retainAvailable) throw err("server has no retain", 0x9a);
-    if (size > s.maximumPacketSize) throw err(size + " B exceeds maximum packet size", 0x95);
   }
 
   private request(type: number, list: (Subscription | string)[], props: Properties | undefined, op: unknown, now: number): void {

@@ -251,70 +251,16 @@ function aliasIn(s: Session, topic: string, props: Properties | undefined): stri
   return topic;
 }
 
-/**
- * Our PUBLISH with an outbound topic alias when one is set or can be: the
- * alias property is spliced into the bytes (no re-encode). The stored packet
- * keeps its full topic for resends.
- */
-function aliasOut(s: Session, topic: string, packet: Uint8Array): Uint8Array {
+/** Our outbound alias for `topic` (see V5.alias): a new one while the server allows more. */
+function alias(s: Session, topic: string): number {
   const max = s.server.topicAliasMaximum;
-  if (!max || s.opts.topicAliases === false) return packet;
+  if (!max || s.opts.topicAliases === false) return 0;
   const map = s.aliasesOut;
-  let alias = map.get(topic);
-  const known = alias !== undefined;
-  if (!known && map.size < max) {
-    alias = map.size + 1;
-    map.set(topic, alias);
-  }
-  const out = alias === undefined ? null : withTopicAlias(packet, alias, known);
-  return out && out.length <= s.server.maximumPacketSize ? out : packet;
+  const a = map.get(topic);
+  if (a !== undefined) return a;
+  if (map.size >= max) return 0;
+  map.set(topic, map.size + 1);
+  return -map.size;
 }
 
-function readVarint(b: Uint8Array, at: number): [number, number] {
-  let v = 0, mul = 1, x: number;
-  do {
-    x = b[at++];
-    v += (x & 0x7f) * mul;
-    mul *= 128;
-  } while (x & 0x80 && mul <= 0x200000);
-  return [v, at];
-}
-
-/**
- * An MQTT 5 PUBLISH we encoded ourselves, rewritten with a Topic Alias property
- * (0x23) first in its properties and, when `dropTopic`, an empty topic name.
- * Returns null if the packet already carries properties too long to extend safely.
- */
-export function withTopicAlias(packet: Uint8Array, alias: number, dropTopic: boolean): Uint8Array | null {
-  // No array destructuring: XS compiles it through the iterator protocol (~150 B each).
-  const body = readVarint(packet, 1)[1];
-  const tlen = (packet[body] << 8) | packet[body + 1];
-  const topicEnd = body + 2 + tlen;
-  const idEnd = topicEnd + (((packet[0] >> 1) & 3) ? 2 : 0);
-  const pv = readVarint(packet, idEnd);
-  const plen = pv[0], propsAt = pv[1];
-  const rest = packet.length - (propsAt + plen);
-  if (rest < 0 || plen > 0x1fff00) return null;
-  const newPlen = plen + 3;
-  const keepTopic = dropTopic ? 0 : tlen;
-  const remaining = 2 + keepTopic + (idEnd - topicEnd) + varintSize(newPlen) + newPlen + rest;
-  const out = new Uint8Array(1 + varintSize(remaining) + remaining);
-  out[0] = packet[0];
-  let o = putVarint(out, 1, remaining);
-  out[o++] = keepTopic >> 8;
-  out[o++] = keepTopic & 0xff;
-  if (keepTopic) {
-    out.set(packet.subarray(body + 2, topicEnd), o);
-    o += keepTopic;
-  }
-  out.set(packet.subarray(topicEnd, idEnd), o);
-  o += idEnd - topicEnd;
-  o = putVarint(out, o, newPlen);
-  out[o++] = 0x23;
-  out[o++] = alias >> 8;
-  out[o++] = alias & 0xff;
-  out.set(packet.subarray(propsAt), o);
-  return out;
-}
-
-export const v5: V5 = { write, read, connectProps, connack, aliasIn, aliasOut, reason: reasonName };
+export const v5: V5 = { write, read, connectProps, connack, aliasIn, alias, reason: reasonName };
