@@ -10,8 +10,14 @@
 // XS compute units of every delivery, and the part spent inside the sim's host
 // calls (its bridge to Node: a socket write or read, a timer), measured in the
 // same run; each figure is given with and without that part, since the chip's
-// native calls cost nothing like it. The socket hands the app what has arrived
-// in one delivery per batch, as lwIP does, so two runs give the same compute.
+// native calls cost nothing like it.
+// Two runs give the same figures: the socket hands the app what has arrived in
+// one delivery per batch, as lwIP does (tools/sim/moddable/tcp.ts), and the bench
+// holds the batches (SocketHold) until every MQTT request the app wrote has its
+// answer on the host socket (or, receiving, until every message has arrived), as
+// on a chip whose app task is busy meanwhile. So each delivery holds the same
+// bytes whatever the host's timing: one delivery for the 50 PUBACKs, and for the
+// 50 KB one per 8 KB receive window (lwIP's TCP_WND on Moddable's esp32 build).
 // Ratios are against Moddable's client measured in this run (none without MODDABLE).
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,6 +25,7 @@ import { join, resolve } from "node:path";
 import { buildApp } from "../tools/sim/image.ts";
 import { loadBoard } from "../tools/sim/board.ts";
 import { VirtualDevice, type DeviceMeters } from "../tools/sim/device.ts";
+import type { MqttCounts, SocketHold } from "../tools/sim/moddable/tcp.ts";
 import type { Meters } from "../tools/sim/xsnap.ts";
 import { startMosquitto, peer, skipNoBroker } from "../test/mqtt-xs/broker.ts";
 import { bytecode } from "./bytecode.ts";
@@ -40,10 +47,35 @@ interface Figures {
   perCall: Record<string, number>;
 }
 
+/** The device's socket deliveries, held by the bench (tools/sim/moddable/tcp.ts SocketHold). */
+function socketHold(device: VirtualDevice): SocketHold {
+  return (device as unknown as { tcp: { hold: SocketHold } }).tcp.hold;
+}
+
+/**
+ * Runs the device in rounds: in each, the app runs what is due (evaluations, timers,
+ * deliveries released) with socket deliveries held; then, the virtual clock standing
+ * (as if the app task were busy), the bench waits until every MQTT request the app
+ * wrote has its answer on the host socket, its sockets are connected, everything it
+ * wrote has left, and `more`
+ * holds; then what was held is queued, one delivery per socket. Ends when a round
+ * holds nothing.
+ */
+async function drive(device: VirtualDevice, more: (c: MqttCounts) => boolean = () => true): Promise<void> {
+  const hold = socketHold(device);
+  for (;;) {
+    await device.run(device.now + 1);
+    await hold.until((c) => c.connecting === 0 && c.answers >= c.requests && c.unsent === 0 && more(c));
+    const n = hold.release();
+    if (process.env.BENCH_TRACE) console.log(`round: released ${n} at ${device.now}`);
+    if (n === 0) return;
+  }
+}
+
 /** Evaluates in the app while the device runs (evaluations are delivered by the device loop). */
-async function evaluate(device: VirtualDevice, code: string, until: number): Promise<unknown> {
+async function evaluate(device: VirtualDevice, code: string): Promise<unknown> {
   const result = device.evaluate(code);
-  await device.run(until);
+  await drive(device);
   return result;
 }
 
@@ -86,13 +118,14 @@ async function measure(appDir: string, version: 4 | 5, port: number, clientId: s
     },
   });
   const probe = heapProbe(device);
+  const hold = socketHold(device);
+  hold.hold();
   const js = await peer(port, { protocolVersion: version });
-  let t = 0;
   try {
-    await device.run((t += MIN)); // booted, modules loaded, no client yet
+    await device.run(MIN); // booted, modules loaded, no client yet
     const before = await collect(device);
-    await evaluate(device, "bench.start()", (t += MIN));
-    if (!(await evaluate(device, "bench.subscribed", t + 1))) throw new Error(`${clientId}: not subscribed${panics.length ? `: the device panicked: ${panics[0]}` : ""}`);
+    await evaluate(device, "bench.start()");
+    if (!(await evaluate(device, "bench.subscribed"))) throw new Error(`${clientId}: not subscribed${panics.length ? `: the device panicked: ${panics[0]}` : ""}`);
     const idle = (await collect(device)) - before;
 
     // N QoS 1 publishes of 64 bytes, to the last PUBACK.
@@ -100,31 +133,32 @@ async function measure(appDir: string, version: 4 | 5, port: number, clientId: s
     let m0 = snapshot(device);
     probe.last = start;
     probe.monotonic = true;
-    await evaluate(device, `bench.pub(${N})`, (t += MIN));
+    hold.hold();
+    await evaluate(device, `bench.pub(${N})`);
     let m1 = snapshot(device);
     const pub = (m1.compute - m0.compute) / N;
     const pubHost = (m1.hostCallUnits - m0.hostCallUnits) / N;
     const pubSlots = (probe.last - start) / N;
     if (!probe.monotonic) throw new Error(`${clientId}: a GC ran inside the publish window: slot figures would be wrong`);
-    const acked = (await evaluate(device, "bench.acked", t + 1)) as number;
+    const acked = (await evaluate(device, "bench.acked")) as number;
     if (acked !== N) throw new Error(`${clientId}: only ${acked} of ${N} publishes acknowledged`);
 
     // N messages of 1 KB in (QoS 0), from MQTT.js through the broker, all on the
-    // device's socket before the device runs (then delivered as one batch).
+    // device's socket before the device hears of them (then one delivery per window).
     start = await collect(device);
+    hold.hold();
     const kb = Buffer.alloc(1024, 0x61);
     for (let i = 0; i < N; i++) await js.publishAsync("bench/in", kb, { qos: 0 });
-    await js.publishAsync("bench/sync", "", { qos: 1 }); // the broker has forwarded them all
     m0 = snapshot(device);
     probe.last = start;
     probe.monotonic = true;
-    await device.run((t += MIN));
+    await drive(device, (c) => c.publishes >= N);
     m1 = snapshot(device);
     const rx = (m1.compute - m0.compute) / N;
     const rxHost = (m1.hostCallUnits - m0.hostCallUnits) / N;
     const rxSlots = (probe.last - start) / N;
     if (!probe.monotonic) throw new Error(`${clientId}: a GC ran inside the receive window: slot figures would be wrong`);
-    const received = (await evaluate(device, "bench.received", t + 1)) as number;
+    const received = (await evaluate(device, "bench.received")) as number;
     if (received !== N) throw new Error(`${clientId}: only ${received} of ${N} messages received`);
 
     const perCall: Record<string, number> = {};

@@ -13,7 +13,8 @@ export class MqttSniffer {
   private buf = new Uint8Array(0);
   private dead = false;
 
-  push(bytes: Uint8Array, onPublish: (p: PublishSeen) => void): void {
+  /** onPacket, if given, hears of every whole packet: its type (high nibble) and flags (low). */
+  push(bytes: Uint8Array, onPublish?: (p: PublishSeen) => void, onPacket?: (type: number, flags: number) => void): void {
     if (this.dead) return;
     const merged = new Uint8Array(this.buf.length + bytes.length);
     merged.set(this.buf);
@@ -37,7 +38,8 @@ export class MqttSniffer {
       const start = i + 1;
       if (merged.length < start + len) break;
       const type = merged[o] >> 4;
-      if (type === 3 && len >= 2) {
+      onPacket?.(type, merged[o] & 0x0f);
+      if (type === 3 && len >= 2 && onPublish) {
         const tlen = (merged[start] << 8) | merged[start + 1];
         const topic = new TextDecoder().decode(merged.subarray(start + 2, start + 2 + tlen));
         const flags = merged[o] & 0x0f;

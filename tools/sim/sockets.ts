@@ -31,7 +31,7 @@ export interface SecureOptions {
 
 export type SocketEvent =
   | { kind: "connected" }
-  | { kind: "data"; bytes: number }
+  | { kind: "data"; bytes: number; chunk: Uint8Array }
   /** Bytes the host socket handed to the network (lwIP would see them acknowledged). */
   | { kind: "sent"; bytes: number }
   | { kind: "error"; message: string };
@@ -54,6 +54,8 @@ export class HostSocket {
   awaitingReplySince = 0;
   connected = false;
   bytesOut = 0;
+  /** Bytes written that the host socket has not reported handed to the network yet. */
+  unsent = 0;
   /** Writes handed to the host socket (a split write counts each piece). */
   segments = 0;
   bytesIn = 0;
@@ -99,7 +101,7 @@ export class HostSocket {
         this.rx.push(chunk);
         this.rxBytes += chunk.length;
         this.bytesIn += chunk.length;
-        this.emit({ kind: "data", bytes: this.rxBytes });
+        this.emit({ kind: "data", bytes: this.rxBytes, chunk });
       });
     });
     this.socket.on("error", (err) => this.fail(err.message));
@@ -136,8 +138,9 @@ export class HostSocket {
    * app sees does not depend on real timing inside a delivery.
    */
   committed = 0;
-  commit(): number {
-    this.committed = this.rxBytes;
+  /** Tells the app of what has arrived, up to `window` bytes in all (lwIP's receive window). */
+  commit(window = Infinity): number {
+    this.committed = Math.min(this.rxBytes, window);
     return this.committed;
   }
 
@@ -161,6 +164,7 @@ export class HostSocket {
   write(bytes: Uint8Array): void {
     if (this.closed || this.failed) throw new Error("socket is closed");
     this.bytesOut += bytes.length;
+    this.unsent += bytes.length;
     if (!this.awaitingReplySince) this.awaitingReplySince = performance.now();
     if (this.faults.dropOutgoing) return; // never acknowledged: the send buffer fills, as over a black hole
     const copy = Buffer.from(bytes);
@@ -193,6 +197,7 @@ export class HostSocket {
     }
     this.segments++;
     this.socket.write(piece, (err) => {
+      if (!err) this.unsent -= piece.length;
       if (!err && !this.closed) this.emit({ kind: "sent", bytes: piece.length });
     });
     if (this.outgoing.length === 0) {

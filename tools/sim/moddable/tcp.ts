@@ -99,15 +99,21 @@ export const xs = String.raw`function (sim) {
       sockets.delete(this.#id);
       sim.host({ op: "tcp.close", id: this.#id });
     }
+    // One delivery per batch of triggers, as tcp.c's tcpDeliver: onReadable with every
+    // byte buffered, then onWritable with the free send buffer (unless the socket
+    // closed or failed meanwhile), and onError once the buffers are read.
     _event(e) {
       const o = this.#options;
-      if (e.event === "readable") {
-        this.#available = e.count;
-        o.onReadable?.call(this, e.count);
-      } else if (e.event === "writable") {
+      if (e.readable) {
+        this.#available = e.readable;
+        o.onReadable?.call(this, e.readable);
+      }
+      if (this.#closed) return;
+      if (e.writable !== undefined && !e.error) {
         this.#ready = true;
-        o.onWritable?.call(this, e.count);
-      } else if (e.event === "error") {
+        o.onWritable?.call(this, e.writable);
+      }
+      if (e.error && !this.#closed) {
         this.#error = true;
         sockets.delete(this.#id);
         o.onError?.call(this);
@@ -122,39 +128,134 @@ export const xs = String.raw`function (sim) {
 /** Real time a burst of incoming segments may take to arrive before the app hears of it as one batch. */
 const SETTLE_MS = 2;
 
+/**
+ * lwIP's receive window on Moddable's esp32 build: CONFIG_LWIP_TCP_WND_DEFAULT=8192
+ * (build/devices/esp32/xsProj-esp32/sdkconfig.defaults). The peer may not send past it
+ * until the app reads (xs_tcp_read calls tcp_recved as it frees each pbuf,
+ * modules/io/socket/lwip/tcp.c), so no onReadable ever reports more than this.
+ */
+export const RECEIVE_WINDOW = 8192;
+
+/** tcp.c's trigger bits (kTCPReadable, kTCPWritable, kTCPError). */
+const R = 1;
+const W = 2;
+const E = 4;
+
 interface Entry {
   socket?: HostSocket;
   sniffer: MqttSniffer;
   /** Bytes written and not yet acknowledged (lwIP: TCP_SND_BUF - tcp_sndbuf). */
   unacked: number;
   acked: number;
-  readablePosted: boolean;
-  writablePosted: boolean;
+  /** Triggers not yet delivered (tcp.c: tcp->triggered). */
+  triggered: number;
+  /** A delivery is queued for them (tcpTrigger posts one message while none is pending). */
+  posted: boolean;
   settle?: ReturnType<typeof setTimeout>;
   error?: string;
   errorPosted: boolean;
+  /** Incoming MQTT framing, counted while deliveries are held (SocketHold). */
+  inbound?: MqttSniffer;
 }
 
-export function host(dev: DeviceContext): HostModule {
-  const sockets = new Map<number, Entry>();
+/** MQTT packets counted on the device's sockets since SocketHold.hold(). */
+export interface MqttCounts {
+  /** Packets the device wrote that the broker answers: CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, PUBLISH QoS 1/2, PUBREL. */
+  requests: number;
+  /** Their answers received: CONNACK, SUBACK, UNSUBACK, PINGRESP, PUBACK, PUBREC, PUBCOMP. */
+  answers: number;
+  /** PUBLISH packets received. */
+  publishes: number;
+  /** Bytes the device wrote that the host socket has not reported sent yet. */
+  unsent: number;
+  /** Sockets opened and neither connected nor failed yet. */
+  connecting: number;
+}
 
-  const postReadable = (id: number, e: Entry) => {
-    if (e.readablePosted) return;
-    e.readablePosted = true;
-    dev.post({ type: "tcp", id, event: "readable" }, () => {
-      e.readablePosted = false;
-      if (!e.socket || !sockets.has(id)) return undefined;
-      const count = e.socket.commit();
-      return count > 0 ? { type: "tcp", id, event: "readable", count } : undefined;
+/**
+ * For benches: network events stop reaching the app while held, as on a chip whose app
+ * task is busy while lwIP's callbacks run: tcp.c's tcpTrigger only sets bits in
+ * tcp->triggered, and one tcpDeliver later hands the app everything at once. What the
+ * app sees in each delivery then no longer depends on host timing.
+ */
+export interface SocketHold {
+  /** Starts holding (and counting MQTT packets from zero). */
+  hold(): void;
+  /** Queues one delivery per socket with what was held (readable: every byte that arrived, up to the window); still held after. */
+  release(): number;
+  /** Resolves once pred holds over the packets counted since hold(). */
+  until(pred: (c: MqttCounts) => boolean): Promise<void>;
+  /** Stops holding; held triggers are delivered. */
+  unhold(): void;
+}
+
+/** MQTT packet types a broker answers, and the answers (MQTT 3.1.1 and 5: CONNECT, PUBREL, SUBSCRIBE, UNSUBSCRIBE, PINGREQ). */
+const REQUESTS = new Set([1, 6, 8, 10, 12]);
+const ANSWERS = new Set([2, 4, 5, 7, 9, 11, 13]);
+
+export function host(dev: DeviceContext): HostModule & { hold: SocketHold } {
+  const sockets = new Map<number, Entry>();
+  let held = false;
+  const counts: MqttCounts = { requests: 0, answers: 0, publishes: 0, unsent: 0, connecting: 0 };
+  let waiters: { pred: (c: MqttCounts) => boolean; resolve: () => void }[] = [];
+  const counted = () => {
+    let unsent = 0;
+    let connecting = 0;
+    for (const e of sockets.values()) {
+      unsent += e.socket?.unsent ?? 0;
+      if (!e.error && !e.socket?.connected) connecting++;
+    }
+    counts.unsent = unsent;
+    counts.connecting = connecting;
+    waiters = waiters.filter((w) => {
+      if (!w.pred(counts)) return true;
+      w.resolve();
+      return false;
     });
   };
-  const postError = (id: number, e: Entry) => {
-    if (e.errorPosted || !e.error) return;
-    if (e.socket && e.socket.available > 0) return; // Moddable delivers the error once the buffers are read
-    e.errorPosted = true;
-    sockets.delete(id);
-    dev.trace("socket-error", { id, message: e.error });
-    dev.post({ type: "tcp", id, event: "error", message: e.error });
+
+  /** tcp.c tcpDeliver: readable (all buffered bytes), then writable, then the error once the buffers are read. */
+  const deliver = (id: number, e: Entry): Record<string, unknown> | undefined => {
+    e.posted = false;
+    const t = e.triggered;
+    e.triggered = 0;
+    if (!sockets.has(id)) return undefined;
+    const s = e.socket;
+    const m: Record<string, unknown> = { type: "tcp", id };
+    let any = false;
+    if (t & R && s) {
+      const count = s.commit(RECEIVE_WINDOW);
+      if (count > 0) {
+        m.readable = count;
+        any = true;
+      }
+    }
+    if (t & W && !e.error && s) {
+      e.unacked = Math.max(0, e.unacked - e.acked);
+      e.acked = 0;
+      m.writable = SOCKET_WINDOW - e.unacked;
+      any = true;
+    }
+    if (e.error && !e.errorPosted && (!s || s.available === 0)) {
+      // Moddable delivers the error once the buffers are read.
+      e.errorPosted = true;
+      sockets.delete(id);
+      dev.trace("socket-error", { id, message: e.error });
+      m.error = e.error;
+      any = true;
+    }
+    return any ? m : undefined;
+  };
+  const trigger = (id: number, e: Entry, bits: number) => {
+    e.triggered |= bits;
+    if (e.posted || held) return;
+    e.posted = true;
+    dev.post({ type: "tcp", id }, () => deliver(id, e));
+  };
+  /** Readable when there are bytes the app has not been told of and the window lets it see more. */
+  const readable = (id: number, e: Entry) => {
+    const s = e.socket;
+    if (s && s.available > s.committed && s.committed < RECEIVE_WINDOW) trigger(id, e, R);
   };
 
   function open(id: number, address: string, port: number, secure: SecureOptions | null): void {
@@ -162,13 +263,15 @@ export function host(dev: DeviceContext): HostModule {
     const outage = dev.scenario.network.down.some(([a, b]) => dev.now >= a && dev.now < b);
     dev.trace("socket-open", { id, host: address, port, tls: !!secure });
     dev.noteNetActivity();
-    const entry: Entry = { sniffer: new MqttSniffer(), unacked: 0, acked: 0, readablePosted: false, writablePosted: false, errorPosted: false };
+    const entry: Entry = { sniffer: new MqttSniffer(), unacked: 0, acked: 0, triggered: 0, posted: false, errorPosted: false };
+    if (held) entry.inbound = new MqttSniffer();
     sockets.set(id, entry);
     if (outage) {
       // The broker is unreachable: the connect fails after a while, as it would.
       dev.addTimer(dev.now + 3000, -1, "host", 0, () => {
         entry.error = "connect failed: network unreachable (scenario outage)";
-        postError(id, entry);
+        trigger(id, entry, E);
+        counted();
       });
       return;
     }
@@ -179,42 +282,81 @@ export function host(dev: DeviceContext): HostModule {
         case "connected":
           if (secure) dev.spend("tls", dev.board.power.tlsHandshakeMs.value);
           dev.trace("socket-connected", { id, tls: !!secure });
-          dev.post({ type: "tcp", id, event: "writable", count: SOCKET_WINDOW });
+          trigger(id, entry, W);
+          counted();
           break;
         case "data":
+          if (entry.inbound) {
+            entry.inbound.push(ev.chunk, undefined, (type) => {
+              if (type === 3) counts.publishes++;
+              else if (ANSWERS.has(type)) counts.answers++;
+            });
+            counted();
+          }
+          if (held) break; // release() looks at what arrived
           // One delivery per batch: wait until the burst has arrived, then tell the app once.
           entry.socket!.inFlight += entry.settle ? 0 : 1;
           if (entry.settle) clearTimeout(entry.settle);
           entry.settle = setTimeout(() => {
             entry.settle = undefined;
             entry.socket!.inFlight--;
-            if (sockets.has(id)) postReadable(id, entry);
+            if (sockets.has(id)) readable(id, entry);
             dev.noteNetActivity();
           }, SETTLE_MS);
           break;
         case "sent":
           entry.acked += ev.bytes;
-          if (!entry.writablePosted) {
-            entry.writablePosted = true;
-            dev.post({ type: "tcp", id, event: "writable" }, () => {
-              entry.writablePosted = false;
-              entry.unacked = Math.max(0, entry.unacked - entry.acked);
-              entry.acked = 0;
-              if (!sockets.has(id) || entry.error) return undefined;
-              return { type: "tcp", id, event: "writable", count: SOCKET_WINDOW - entry.unacked };
-            });
-          }
+          trigger(id, entry, W);
+          counted();
           break;
         case "error":
           entry.error = ev.message;
-          if (entry.socket!.available > entry.socket!.committed) postReadable(id, entry);
-          postError(id, entry);
+          if (entry.socket!.available > entry.socket!.committed) trigger(id, entry, R);
+          trigger(id, entry, E);
+          counted();
           break;
       }
     });
   }
 
+  const hold: SocketHold = {
+    hold() {
+      held = true;
+      Object.assign(counts, { requests: 0, answers: 0, publishes: 0 });
+      for (const e of sockets.values()) e.inbound = new MqttSniffer();
+    },
+    release() {
+      let n = 0;
+      for (const [id, e] of sockets) {
+        if (e.settle) {
+          clearTimeout(e.settle);
+          e.settle = undefined;
+          e.socket!.inFlight--;
+        }
+        const s = e.socket;
+        if (s && s.available > s.committed && s.committed < RECEIVE_WINDOW) e.triggered |= R;
+        if (!e.triggered || e.posted) continue;
+        e.posted = true;
+        n++;
+        dev.post({ type: "tcp", id }, () => deliver(id, e));
+      }
+      return n;
+    },
+    until(pred) {
+      return new Promise((resolve) => {
+        waiters.push({ pred, resolve });
+        counted();
+      });
+    },
+    unhold() {
+      held = false;
+      for (const e of sockets.values()) e.inbound = undefined;
+      this.release();
+    },
+  };
+
   return {
+    hold,
     ops: {
       "tcp.open"(m, payload) {
         open(m.id, m.address, m.port, m.secure ? secureOptions(m.secure, payload) : null);
@@ -224,7 +366,9 @@ export function host(dev: DeviceContext): HostModule {
         const e = sockets.get(m.id);
         if (!e?.socket) return ok({}, new Uint8Array(0));
         const bytes = e.socket.read(m.count);
-        if (e.error && e.socket.available === 0) postError(m.id, e);
+        if (e.error && e.socket.available === 0) trigger(m.id, e, E);
+        // The read frees window: what the peer held back arrives (lwIP tcp_recved).
+        else readable(m.id, e);
         return ok({}, bytes);
       },
       "tcp.write"(m, payload) {
@@ -235,7 +379,13 @@ export function host(dev: DeviceContext): HostModule {
         e.unacked += bytes.length;
         dev.noteNetActivity();
         dev.spend("tx", dev.energy.txMs(bytes.length));
-        e.sniffer.push(bytes, (p) => dev.trace("publish", { ...p }));
+        e.sniffer.push(
+          bytes,
+          (p) => dev.trace("publish", { ...p }),
+          e.inbound && ((type, flags) => {
+            if (REQUESTS.has(type) || (type === 3 && flags & 6)) counts.requests++;
+          }),
+        );
         e.socket.write(bytes);
         return ok({ writable: SOCKET_WINDOW - e.unacked });
       },
