@@ -130,12 +130,13 @@ function promise<T>(d: Deferred): Promise<T> {
 }
 
 export class MQTTClient implements MqttConnection {
-  // Declared and set in the constructor (class field initializers cost bytecode);
-  // the timers are made on first use, so an idle client holds no slot for them.
+  // Declared and set in the constructor (class field initializers cost bytecode).
+  // A field is set only once it has something (the timers, the write queue, routes,
+  // flush waiters, the extensions): each field costs an idle client a heap slot.
   private declare o: MQTTClientOptions;
   private declare s: Session;
   private declare sock: Socket | null;
-  private declare queue: Uint8Array[];
+  private declare queue: Uint8Array[] | undefined;
   private declare writable: number;
   private declare opened: boolean;
   private declare tickTimer: TimerId | undefined;
@@ -143,20 +144,19 @@ export class MQTTClient implements MqttConnection {
   private declare failTimer: TimerId | undefined;
   private declare attempt: number;
   private declare closed: boolean;
-  private declare routes: [string, MessageHandler][];
-  private declare subscriptions: Map<string, SubscribeOptions>;
-  private declare waiters: Waiter[];
+  private declare routes: [string, MessageHandler][] | undefined;
+  /** Filter -> options, for resubscribing when the server kept no session (no prototype: any filter is a key). */
+  private declare subscriptions: Record<string, SubscribeOptions>;
+  private declare waiters: Waiter[] | undefined;
   private declare x: Extensions | undefined;
 
   constructor(options: MQTTClientOptions, x?: Extensions) {
     this.o = options;
-    this.x = x;
+    if (x) this.x = x;
     this.sock = null;
-    this.queue = [];
     this.writable = this.attempt = 0;
     this.opened = this.closed = false;
-    this.routes = this.waiters = NONE;
-    this.subscriptions = new Map();
+    this.subscriptions = Object.create(null);
     const v5 = x && x.v5;
     if (options.tls && !options.socket) throw new Error("mqtt: tls needs options.socket (the TLS class)");
     const w = options.will;
@@ -221,7 +221,7 @@ export class MQTTClient implements MqttConnection {
 
   unsubscribe(filters: string | string[]): Promise<void> {
     const list = typeof filters === "string" ? [filters] : filters;
-    for (let i = 0; i < list.length; i++) this.subscriptions.delete(list[i]);
+    for (let i = 0; i < list.length; i++) delete this.subscriptions[list[i]];
     return this.request(list) as Promise<void>;
   }
 
@@ -231,7 +231,7 @@ export class MQTTClient implements MqttConnection {
     const p = promise<unknown>(d);
     const done: Done<SubscribeOutcome[]> = (e, results) => {
       if (e) return d.reject(e);
-      if (options) for (let i = 0; i < results!.length; i++) if ("granted" in results![i]) this.subscriptions.set(results![i].filter, options);
+      if (options) for (let i = 0; i < results!.length; i++) if ("granted" in results![i]) this.subscriptions[results![i].filter] = options;
       d.resolve(options ? results : undefined);
     };
     if (this.closed) done(new MqttProtocolError(CLOSED, 0x80));
@@ -243,10 +243,10 @@ export class MQTTClient implements MqttConnection {
   route(filter: string, handler: MessageHandler): () => void {
     // Copy on write: a handler may add or remove routes while a message is dispatched.
     const entry: [string, MessageHandler] = [filter, handler];
-    this.routes = this.routes.concat([entry]);
+    this.routes = (this.routes || NONE).concat([entry]);
     return () => {
-      const left = this.routes.filter((e) => e !== entry);
-      this.routes = left.length ? left : NONE;
+      const left = (this.routes || NONE).filter((e) => e !== entry);
+      this.routes = left.length ? left : undefined;
     };
   }
 
@@ -257,10 +257,11 @@ export class MQTTClient implements MqttConnection {
     const p = promise<void>(d);
     const waiter: Waiter = { resolve: d.resolve as () => void, reject: d.reject, timer: undefined };
     waiter.timer = Timer.set(() => {
-      this.waiters = this.waiters.filter((w) => w !== waiter);
+      const left = (this.waiters || NONE).filter((w) => w !== waiter);
+      this.waiters = left.length ? left : undefined;
       waiter.reject(new Error(`mqtt: flush: ${deadlineMs} ms passed`));
     }, deadlineMs);
-    this.waiters = this.waiters.concat([waiter]);
+    this.waiters = (this.waiters || NONE).concat([waiter]);
     return p;
   }
 
@@ -268,8 +269,10 @@ export class MQTTClient implements MqttConnection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    Timer.clear(this.retryTimer);
-    this.retryTimer = undefined;
+    if (this.retryTimer) {
+      Timer.clear(this.retryTimer);
+      this.retryTimer = undefined;
+    }
     this.s.disconnect(this.now());
     this.finish(new Error(CLOSED));
   }
@@ -279,12 +282,16 @@ export class MQTTClient implements MqttConnection {
   /** @internal */
   send(b: Uint8Array): void {
     const q = this.queue;
-    q.push(b);
-    if (q.length === 1) this.drain();
+    if (q) q.push(b);
+    else {
+      this.queue = [b];
+      this.drain();
+    }
   }
 
   /** @internal */
   timer(at: number): void {
+    if (!this.tickTimer && at < 0) return;
     Timer.clear(this.tickTimer);
     this.tickTimer = at < 0 ? undefined : Timer.set(() => {
       this.tickTimer = undefined;
@@ -325,7 +332,7 @@ export class MQTTClient implements MqttConnection {
         fault("onMessage", e);
       }
     }
-    const routes = this.routes;
+    const routes = this.routes || NONE;
     for (let i = 0; i < routes.length; i++) {
       const r = routes[i];
       if (topicMatches(r[0], topic)) {
@@ -361,7 +368,7 @@ export class MQTTClient implements MqttConnection {
   // ------------------------------------------------------------ internals
 
   private connect(): void {
-    this.retryTimer = undefined;
+    if (this.retryTimer) this.retryTimer = undefined;
     if (this.closed) return;
     const o = this.o;
     const self = this;
@@ -371,8 +378,8 @@ export class MQTTClient implements MqttConnection {
     // callbacks object (`this.#callbacks.onWritable?.(...)`), not with `this` = the socket.
     let sock: Socket | null = null;
     const options: Record<string, unknown> = {
+      // No `format`: "buffer" is the default (modules/io/socket/lwip/tcp.c:100).
       port: o.port || (tls ? 8883 : 1883),
-      format: "buffer",
       onReadable(count: number) {
         try {
           if (sock) self.onReadable(sock, count);
@@ -406,7 +413,7 @@ export class MQTTClient implements MqttConnection {
     } else if (!options.address) options.host = o.host;
     this.opened = false;
     this.writable = 0;
-    this.queue.length = 0;
+    if (this.queue) this.queue = undefined;
     try {
       this.sock = sock = new ((o.socket || TCP) as SocketClass)(options);
     } catch (e) {
@@ -443,7 +450,7 @@ export class MQTTClient implements MqttConnection {
     this.failTimer = undefined;
     // Nothing more can be written to it.
     this.opened = false;
-    this.queue.length = 0;
+    if (this.queue) this.queue = undefined;
     const why = `connection lost${message ? ": " + message : ""}`;
     this.s.lost(this.now(), why);
     if (sock === this.sock) {
@@ -457,6 +464,7 @@ export class MQTTClient implements MqttConnection {
     const sock = this.sock;
     if (!sock || !this.opened) return;
     const q = this.queue;
+    if (!q) return;
     while (q.length && this.writable > 0) {
       const b = q[0];
       const n = b.length <= this.writable ? b.length : this.writable;
@@ -469,7 +477,7 @@ export class MQTTClient implements MqttConnection {
         // reason (a TLS alert such as "certificate required", a reset): stop
         // writing and give it a moment to arrive before ending with this vaguer one.
         this.opened = false;
-        q.length = 0;
+        this.queue = undefined;
         Timer.clear(this.failTimer);
         const reason = `write failed: ${e}`;
         this.failTimer = Timer.set(() => {
@@ -486,17 +494,22 @@ export class MQTTClient implements MqttConnection {
       if (n === b.length) q.shift();
       else q[0] = b.subarray(n);
     }
+    if (!q.length && q === this.queue) this.queue = undefined;
   }
 
   private dropSocket(): void {
     const sock = this.sock;
     this.sock = null;
-    Timer.clear(this.failTimer);
-    this.failTimer = undefined;
+    if (this.failTimer) {
+      Timer.clear(this.failTimer);
+      this.failTimer = undefined;
+    }
     this.opened = false;
-    this.queue.length = 0;
-    Timer.clear(this.tickTimer);
-    this.tickTimer = undefined;
+    if (this.queue) this.queue = undefined;
+    if (this.tickTimer) {
+      Timer.clear(this.tickTimer);
+      this.tickTimer = undefined;
+    }
     if (sock) {
       try {
         sock.close();
@@ -543,8 +556,8 @@ export class MQTTClient implements MqttConnection {
   private finish(error: Error): void {
     this.dropSocket();
     this.s.abort(error instanceof MqttProtocolError ? error : new MqttProtocolError(error.message, 0x80));
-    const waiters = this.waiters;
-    this.waiters = NONE;
+    const waiters = this.waiters || NONE;
+    this.waiters = undefined;
     for (let i = 0; i < waiters.length; i++) {
       const w = waiters[i];
       Timer.clear(w.timer);
@@ -555,9 +568,9 @@ export class MQTTClient implements MqttConnection {
 
   /** Resolves flush() waiters once nothing is left. */
   private check(): void {
-    if (!this.waiters.length || this.s.busy) return;
     const waiters = this.waiters;
-    this.waiters = NONE;
+    if (!waiters || this.s.busy) return;
+    this.waiters = undefined;
     for (let i = 0; i < waiters.length; i++) {
       const w = waiters[i];
       Timer.clear(w.timer);
@@ -567,11 +580,12 @@ export class MQTTClient implements MqttConnection {
 
   private resubscribe(): void {
     // The server kept no session: subscriptions made on earlier connections are gone.
-    this.subscriptions.forEach((options, filter) => {
-      this.s.subscribe([subscription(filter, options)], undefined, (e: Error | undefined) => {
+    const subs = this.subscriptions;
+    for (const filter in subs) {
+      this.s.subscribe([subscription(filter, subs[filter])], undefined, (e: Error | undefined) => {
         if (e) trace(`mqtt: resubscribe ${filter} failed: ${e.message}\n`);
       }, this.now());
-    });
+    }
   }
 }
 

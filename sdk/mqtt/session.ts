@@ -263,7 +263,6 @@ function asError(e: unknown): MqttProtocolError {
 export class Session {
   // Fields are declared and set in the constructor: class field initializers cost
   // XS bytecode (an initializer function) and fields that stay undefined cost heap slots.
-  declare readonly version: 4 | 5;
   declare clientId: string;
   declare readonly counters: MqttCounters;
   /** Read cursor for the MQTT 5 extension. */
@@ -280,48 +279,47 @@ export class Session {
   private declare v5: V5 | undefined;
   private declare store: InflightStore | undefined;
   private declare state: number;
-  private declare out: Map<number, Outgoing>;
-  /** QoS 1/2 not sent yet, in order, from index `wi`. */
-  private declare wait: Outgoing[];
+  /** Our QoS 1/2 PUBLISH and SUBSCRIBE/UNSUBSCRIBE not finished, by packet id (one id space). */
+  private declare ops: Map<number, Outgoing | Pending>;
+  /** QoS 1/2 not sent yet, in order, from index `wi`; made when needed (an idle session holds no array). */
+  private declare wait: Outgoing[] | undefined;
   private declare wi: number;
-  private declare pend: Map<number, Pending>;
-  private declare q0: Message[];
+  /** QoS 0 asked for while disconnected; made when needed. */
+  private declare q0: Message[] | undefined;
   private declare nextId: number;
   private declare sent: number; // QoS 1/2 PUBLISH on the wire, unacknowledged, this connection
   /** Inbound QoS 2 packet ids awaiting PUBREL; made at the first one. */
   private declare q2in: Set<number> | null;
-  private declare keepAlive: number;
-  private declare connackAt: number;
-  private declare pingAt: number; // PINGRESP deadline while a PINGREQ is out
+  /** While connecting: the CONNACK deadline; connected: the PINGRESP deadline while a PINGREQ is out, else -1. */
+  private declare due: number;
   private declare lastSend: number;
   private declare lastRecv: number;
   private declare timerAt: number;
   /** A packet split across chunks: its buffer (announced size) and how much is filled, or a header fragment. */
-  private declare part: Uint8Array | null;
+  private declare part: Uint8Array | null | undefined;
   private declare fill: number;
 
   constructor(options: SessionOptions, events: SessionEvents, v5?: V5) {
     this.opts = options;
     this.ev = events;
-    this.version = options.version;
     this.counters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, connectAttempts: 0, connections: 0 };
-    this.at = this.wi = this.sent = this.lastSend = this.lastRecv = this.fill = 0;
+    this.at = this.wi = this.sent = this.lastSend = this.lastRecv = 0;
     this.state = St.IDLE;
-    this.out = new Map();
-    this.wait = [];
-    this.pend = new Map();
-    this.q0 = [];
+    this.ops = new Map();
     this.nextId = 1;
-    this.q2in = this.part = null;
-    this.connackAt = this.pingAt = this.timerAt = -1;
-    if (options.version === 5 && !v5) throw err("MQTT 5: use xsiot/mqtt/client", 0x84);
-    this.v5 = options.version === 5 ? v5 : undefined;
+    this.due = this.timerAt = -1;
+    // Fields that would stay undefined or null (v5, store, q2in, part) are set only
+    // when used: each costs a heap slot.
+    if (options.version === 5) {
+      if (!v5) throw err("MQTT 5: use xsiot/mqtt/client", 0x84);
+      this.v5 = v5;
+    }
     this.clientId = options.clientId;
     this.limits = options.limits ? { ...DEFAULT_SESSION_LIMITS, ...options.limits } : DEFAULT_SESSION_LIMITS;
-    this.keepAlive = options.keepAlive;
     this.server = this.defaults();
-    const store = (this.store = options.store);
+    const store = options.store;
     if (store) {
+      this.store = store;
       // Index loops throughout: for-of costs XS ~100 B of bytecode more each.
       const records = store.load();
       for (let i = 0; i < records.length; i++) {
@@ -334,8 +332,8 @@ export class Session {
           continue;
         }
         const e: Outgoing = { id: r.packetId, qos, st: r.state, pkt: r.packet, op: undefined, topic: "", payload: NO_BYTES, retain: false, pb: null };
-        this.out.set(r.packetId, e);
-        if (!r.state) this.wait.push(e);
+        this.ops.set(r.packetId, e);
+        if (!r.state) this.waiting(e);
       }
     }
   }
@@ -347,7 +345,7 @@ export class Session {
   get busy(): boolean {
     // An inbound QoS 2 message awaiting PUBREL is an exchange in progress: a
     // flush-then-close must not cut it (the server would hold the message).
-    return this.out.size > 0 || this.pend.size > 0 || this.q0.length > 0 || (this.state === St.CONNECTED && !!this.q2in && this.q2in.size > 0);
+    return this.ops.size > 0 || !!this.q0 || (this.state === St.CONNECTED && !!this.q2in && this.q2in.size > 0);
   }
   get info(): ConnectInfo {
     return this.server;
@@ -357,10 +355,8 @@ export class Session {
 
   /** The transport is up: sends CONNECT, then everything waiting (pipelined before CONNACK). */
   open(now: number): void {
-    this.part = null;
-    this.keepAlive = this.opts.keepAlive;
+    if (this.part) this.part = null;
     this.server = this.defaults();
-    this.pingAt = -1;
     this.sent = 0;
     if (this.v5) {
       this.aliasesIn = [];
@@ -368,12 +364,14 @@ export class Session {
     }
     this.state = St.CONNECTING;
     this.counters.connectAttempts++;
-    this.connackAt = now + (this.opts.connectTimeoutMs ?? 10000);
+    this.due = now + (this.opts.connectTimeoutMs ?? 10000);
     this.lastRecv = now;
     this.send(this.connectPacket(), now);
     // Resend what the previous connection left unacknowledged, with DUP.
-    this.out.forEach((e) => {
-      if (e.st === 2 && this.opts.clean) {
+    this.ops.forEach((x) => {
+      const e = x as Outgoing;
+      if ((x as Pending).filters) this.send((x as Pending).pkt, now);
+      else if (e.st === 2 && this.opts.clean) {
         // New session: the server has forgotten this exchange; it owned the message since PUBREC.
         this.forget(e);
         this.ev.done(e.op, null);
@@ -390,7 +388,6 @@ export class Session {
         this.send(ack(T.PUBREL, e.id), now);
       }
     });
-    this.pend.forEach((p) => this.send(p.pkt, now));
     this.pump(now);
     this.sched(false);
   }
@@ -410,13 +407,13 @@ export class Session {
   tick(now: number): void {
     // The driver's timer has fired: always report the next deadline again, even
     // if unchanged (a timer that fires early must not leave the session without one).
-    if (this.state === St.CONNECTING && now >= this.connackAt) {
+    if (this.state === St.CONNECTING && now >= this.due) {
       this.fail(err(`no CONNACK within ${this.opts.connectTimeoutMs ?? 10000} ms`, 0x88), now, false);
-    } else if (this.state === St.CONNECTED && this.pingAt >= 0 && now >= this.pingAt) {
+    } else if (this.state === St.CONNECTED && this.due >= 0 && now >= this.due) {
       this.fail(err(`no PINGRESP within ${this.pingTimeout()} ms`, 0x8d), now, false);
-    } else if (this.state === St.CONNECTED && this.keepAlive > 0 && this.pingAt < 0 && now >= this.pingDue()) {
+    } else if (this.state === St.CONNECTED && this.server.keepAlive > 0 && this.due < 0 && now >= this.pingDue()) {
       this.send(PINGREQ_BYTES, now);
-      this.pingAt = now + this.pingTimeout();
+      this.due = now + this.pingTimeout();
     }
     this.sched(true);
   }
@@ -431,17 +428,17 @@ export class Session {
       const m: Message = { topic, payload, qos, retain, pb: v5 ? v5.write(properties, T.PUBLISH) : null, op };
       // Its size is checked when it is encoded, at its turn to be sent (see max()).
       if (!qos) {
-        if (this.state === St.IDLE) this.q0.push(m);
+        if (this.state === St.IDLE) (this.q0 || (this.q0 = [])).push(m);
         else this.send0(m, now);
       } else {
         const e = m as Outgoing;
         const id = (e.id = this.allocId());
         e.st = 0;
         e.pkt = null;
-        this.out.set(id, e);
+        this.ops.set(id, e);
         // What the store keeps is sent as kept (no alias): it is resent after a reboot.
         if (this.store) this.store.put({ packetId: id, state: 0, packet: (e.pkt = this.encode(e, id, 0, 0, this.limits.maxPacketSize)) });
-        this.wait.push(e);
+        this.waiting(e);
         this.pump(now);
       }
     } catch (e) {
@@ -474,7 +471,7 @@ export class Session {
    */
   lost(now: number, why = "connection lost"): void {
     if (this.state !== St.IDLE) {
-      const cut = this.part !== null;
+      const cut = !!this.part;
       this.state = St.IDLE;
       this.ev.down(cut ? err(why + " mid-packet (truncated stream)") : err(why, 0x80));
     }
@@ -484,16 +481,17 @@ export class Session {
   /** Rejects every request still waiting (the client gives up). Stored packets stay in the store. */
   abort(error: MqttProtocolError): void {
     const ev = this.ev;
-    this.out.forEach((e) => {
-      const op = e.op;
-      e.op = undefined;
+    this.ops.forEach((x, id) => {
+      const op = x.op;
+      x.op = undefined;
+      if ((x as Pending).filters) this.ops.delete(id);
       ev.done(op, error);
     });
-    this.pend.forEach((p) => ev.done(p.op, error));
-    this.pend.clear();
     const q = this.q0;
-    this.q0 = [];
-    for (let i = 0; i < q.length; i++) ev.done(q[i].op, error);
+    if (q) {
+      this.q0 = undefined;
+      for (let i = 0; i < q.length; i++) ev.done(q[i].op, error);
+    }
   }
 
   // ------------------------------------------------------------ inbound
@@ -586,8 +584,8 @@ export class Session {
         const info = this.server;
         info.sessionPresent = sp === 1;
         if (props && v5) v5.connack(this, props, info);
-        this.keepAlive = info.keepAlive;
-        if (!sp) this.q2in = null;
+        if (!sp && this.q2in) this.q2in = null;
+        this.due = -1;
         this.state = St.CONNECTED;
         this.counters.connections++;
         this.ev.up(info);
@@ -644,7 +642,7 @@ export class Session {
           this.send(known || !v5 ? ack(T.PUBCOMP, id) : Uint8Array.of(0x70, 3, id >> 8, id & 255, 0x92), now);
           return;
         }
-        const e = this.out.get(id);
+        const e = this.ops.get(id) as Outgoing | undefined;
         const want = type === T.PUBCOMP ? 2 : 1;
         if (!e || e.st !== want || (type === T.PUBACK ? e.qos !== 1 : e.qos !== 2)) {
           throw err(`${NAMES[type]} for packet ${id}: unexpected`, 0x82);
@@ -665,7 +663,7 @@ export class Session {
       case T.SUBACK: case T.UNSUBACK: {
         const id = this.id(b, end, type);
         if (v5) v5.read(this, b, end, type);
-        const r = this.pend.get(id);
+        const r = this.ops.get(id) as Pending | undefined;
         // A 3.1.1 UNSUBACK has no payload: trailing bytes are rejected by rest().
         // A loop, not Array.from: Espruino's Array.from takes no typed array (no @@iterator).
         const codes: number[] = [];
@@ -673,9 +671,9 @@ export class Session {
         if (codes.length) this.at = end;
         this.rest(end, type);
         // SUBSCRIBE = SUBACK - 1, UNSUBSCRIBE = UNSUBACK - 1.
-        if (!r || r.type !== type - 1) throw err(`${NAMES[type]} for packet ${id}: unexpected`, 0x82);
+        if (!r || !r.filters || r.type !== type - 1) throw err(`${NAMES[type]} for packet ${id}: unexpected`, 0x82);
         if ((type === T.SUBACK || v5) && codes.length !== r.filters.length) throw err(NAMES[type] + " reason codes", 0x82);
-        this.pend.delete(id);
+        this.ops.delete(id);
         const results: SubscribeOutcome[] = [];
         let bad = -1;
         for (let i = codes.length; i--; ) {
@@ -692,7 +690,7 @@ export class Session {
       }
       case T.PINGRESP:
         this.rest(end, type);
-        this.pingAt = -1;
+        this.due = -1;
         return;
       case T.DISCONNECT: {
         if (!v5) throw err("DISCONNECT not allowed in MQTT 3.1.1", 0x82);
@@ -792,18 +790,19 @@ export class Session {
   /** Sends what flow control allows: queued QoS 0, then waiting QoS 1/2 up to the in-flight cap. */
   private pump(now: number): void {
     if (this.state === St.IDLE) return;
-    if (this.q0.length) {
-      const q = this.q0;
-      this.q0 = [];
+    const q = this.q0;
+    if (q) {
+      this.q0 = undefined;
       for (let i = 0; i < q.length; i++) this.send0(q[i], now);
     }
     const lim = this.limits;
     const max = this.state === St.CONNECTED ? this.server.receiveMaximum : lim.maxPipelined;
     const cap = lim.maxInflight < max ? lim.maxInflight : max;
     const wait = this.wait;
+    if (!wait) return;
     while (this.sent < cap && this.wi < wait.length) {
       const e = wait[this.wi++];
-      if (e.st !== 0 || this.out.get(e.id) !== e) continue;
+      if (e.st !== 0 || this.ops.get(e.id) !== e) continue;
       let pkt = e.pkt;
       const max = this.max();
       try {
@@ -825,7 +824,7 @@ export class Session {
       this.send(pkt, now);
     }
     if (this.wi === wait.length) {
-      wait.length = 0;
+      this.wait = undefined;
       this.wi = 0;
     }
   }
@@ -874,12 +873,16 @@ export class Session {
           pkt[o++] = qos | (this.v5 ? (s.noLocal ? 4 : 0) | (s.retainAsPublished ? 8 : 0) | ((s.retainHandling || 0) & 3) << 4 : 0);
         }
       }
-      this.pend.set(id, { type, pkt, filters, op });
+      this.ops.set(id, { type, pkt, filters, op });
       if (this.state !== St.IDLE) this.send(pkt, now);
     } catch (e) {
       this.ev.done(op, asError(e));
     }
     this.sched(false);
+  }
+
+  private waiting(e: Outgoing): void {
+    (this.wait || (this.wait = [])).push(e);
   }
 
   private release(e: Outgoing, code: number, props: Properties | undefined, now: number): void {
@@ -889,11 +892,11 @@ export class Session {
       const why = props && props.reasonString ? `: ${props.reasonString}` : "";
       this.ev.done(e.op, err(`publish refused: ${this.v5.reason(code)}${why}`, code));
     } else this.ev.done(e.op, null);
-    if (this.wi < this.wait.length) this.pump(now);
+    if (this.wait) this.pump(now);
   }
 
   private forget(e: Outgoing): void {
-    this.out.delete(e.id);
+    this.ops.delete(e.id);
     if (this.store) this.store.remove(e.id);
   }
 
@@ -938,7 +941,7 @@ export class Session {
     const out = packet(0x10, len);
     let at = out.length - len;
     at = putStr(out, at, "MQTT", 4);
-    out[at++] = this.version;
+    out[at++] = this.v5 ? 5 : 4;
     out[at++] = flags;
     out[at++] = ka >> 8;
     out[at++] = ka & 255;
@@ -974,12 +977,12 @@ export class Session {
     if (this.state === St.IDLE) return;
     if (tell && this.v5) this.send(Uint8Array.of(0xe0, 1, e.reasonCode >= 0x80 ? e.reasonCode : 0x81), now);
     this.state = St.IDLE;
-    this.part = null;
+    if (this.part) this.part = null;
     this.ev.down(e);
   }
 
   private room(): void {
-    if (this.out.size + this.pend.size + this.q0.length >= this.limits.maxQueued) {
+    if (this.ops.size + (this.q0 ? this.q0.length : 0) >= this.limits.maxQueued) {
       throw err("queue full", 0x97);
     }
   }
@@ -988,17 +991,17 @@ export class Session {
     for (let i = 0; i < 65535; i++) {
       const id = this.nextId;
       this.nextId = id === 65535 ? 1 : id + 1;
-      if (!this.out.has(id) && !this.pend.has(id)) return id;
+      if (!this.ops.has(id)) return id;
     }
     throw err("no packet id", 0x91);
   }
 
   private pingTimeout(): number {
-    return this.opts.pingTimeoutMs ?? Math.min(10000, this.keepAlive * 1000);
+    return this.opts.pingTimeoutMs ?? Math.min(10000, this.server.keepAlive * 1000);
   }
 
   private pingDue(): number {
-    return (this.lastSend < this.lastRecv ? this.lastSend : this.lastRecv) + this.keepAlive * 1000;
+    return (this.lastSend < this.lastRecv ? this.lastSend : this.lastRecv) + this.server.keepAlive * 1000;
   }
 
   private defaults(): ConnectInfo {
@@ -1015,10 +1018,10 @@ export class Session {
    */
   private sched(always: boolean): void {
     let at = -1;
-    if (this.state === St.CONNECTING) at = this.connackAt;
+    if (this.state === St.CONNECTING) at = this.due;
     else if (this.state === St.CONNECTED) {
-      if (this.pingAt >= 0) at = this.pingAt;
-      else if (this.keepAlive > 0) at = this.pingDue();
+      if (this.due >= 0) at = this.due;
+      else if (this.server.keepAlive > 0) at = this.pingDue();
     }
     const t = this.timerAt;
     if (always || (at !== t && (at < 0 || t < 0 || at < t))) {
