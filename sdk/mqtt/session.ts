@@ -272,8 +272,8 @@ export class Session {
   /** What the server granted (defaults until CONNACK). */
   declare server: ConnectInfo;
   /** MQTT 5 inbound aliases (index: alias) and outbound ones (topic -> alias); made at open() on MQTT 5, used by ./v5. */
-  declare aliasesIn: (string | undefined)[];
-  declare aliasesOut: Map<string, number>;
+  declare aliasesIn: (string | undefined)[] | undefined;
+  declare aliasesOut: Map<string, number> | undefined;
 
   private declare ev: SessionEvents;
   private declare v5: V5 | undefined;
@@ -358,10 +358,9 @@ export class Session {
     if (this.part) this.part = null;
     this.server = this.defaults();
     this.sent = 0;
-    if (this.v5) {
-      this.aliasesIn = [];
-      this.aliasesOut = new Map();
-    }
+    // MQTT 5 aliases last one connection; ./v5 makes each table at its first alias.
+    if (this.aliasesIn) this.aliasesIn = undefined;
+    if (this.aliasesOut) this.aliasesOut = undefined;
     this.state = St.CONNECTING;
     this.counters.connectAttempts++;
     this.due = now + (this.opts.connectTimeoutMs ?? 10000);

@@ -242,9 +242,10 @@ function aliasIn(s: Session, topic: string, props: Properties | undefined): stri
   }
   const max = s.limits.topicAliasMaximum;
   if (alias === 0 || alias > max) throw err(`topic alias ${alias} outside 1..${max}`, 0x94);
-  if (topic) s.aliasesIn[alias] = topic;
+  const known = s.aliasesIn || (s.aliasesIn = []);
+  if (topic) known[alias] = topic;
   else {
-    const t = s.aliasesIn[alias];
+    const t = known[alias];
     if (t === undefined) throw err(`topic alias ${alias} used before it was set`, 0x82);
     topic = t;
   }
@@ -255,7 +256,7 @@ function aliasIn(s: Session, topic: string, props: Properties | undefined): stri
 function alias(s: Session, topic: string): number {
   const max = s.server.topicAliasMaximum;
   if (!max || s.opts.topicAliases === false) return 0;
-  const map = s.aliasesOut;
+  const map = s.aliasesOut || (s.aliasesOut = new Map());
   const a = map.get(topic);
   if (a !== undefined) return a;
   if (map.size >= max) return 0;
