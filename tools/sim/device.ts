@@ -22,6 +22,7 @@ import type { Board } from "./board.ts";
 import { emptyScenario, type Scenario } from "./scenario.ts";
 import { Sht3x, Bme280, type I2CPeripheral } from "./i2c.ts";
 import { parseImage, type BuiltApp, type ImageInfo } from "./image.ts";
+import { fitSnapshotHeap } from "./snapshot-heap.ts";
 import { boardConfig } from "../boards/manifests.ts";
 import { baseSurface } from "./moddable/contract.ts";
 import { XsError, type DeviceContext, type HostModule, type Op, type Reply, type SleepRequest } from "./moddable/context.ts";
@@ -579,6 +580,7 @@ export class VirtualDevice {
     try {
       const path = join(snapshotFolder(), `${key}-${++snapshotCount}.xss`); // never overwrite a file an engine may be reading
       await worker.writeSnapshot(path);
+      fitSnapshotHeap(path); // each wake's engine allocates what the image holds, not the 40 MB of a fresh xsnap machine
       snapshots.set(key, { path, ordinals: [...this.moduleOrdinals] });
     } catch {
       // No snapshot: later boots prepare their engine again, which is slower but the same.
