@@ -148,6 +148,7 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
           if (e.type === "wifi-join") uplinks++;
         },
       });
+      device.storage.durable = false; // its folder is removed after the run: no host-disk flush per NVS write
       try {
         let reported = 0;
         for (let d = 1; d <= Math.ceil(days); d++) {

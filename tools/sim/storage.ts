@@ -42,6 +42,12 @@ export type OtaState = "valid" | "new" | "pending-verify" | "invalid" | "aborted
 
 export class DeviceStorage {
   powerCutHook: PowerCutHook | undefined;
+  /**
+   * Flush each atomic write to the host's disk before the rename, so a device folder kept
+   * between runs survives a host crash. A folder thrown away after the run (the energy
+   * report's) sets it false: the device's own power cuts are the hook's, not the host's.
+   */
+  durable = true;
   writes = 0;
   private readonly generations = new Map<string, number>();
 
@@ -80,7 +86,7 @@ export class DeviceStorage {
         throw new PowerCut(`${what}:torn`);
       }
       writeSync(fd, bytes, half, bytes.length - half);
-      fsyncSync(fd);
+      if (this.durable) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
