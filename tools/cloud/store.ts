@@ -25,6 +25,16 @@ export interface KvTable<T> {
 
 export class Store {
   readonly db: Database.Database;
+  /** Prepared once, run many times: a statement per SQL text (the cloud asks the same few questions on every message). */
+  private readonly statements = new Map<string, Database.Statement>();
+  private sql(text: string): Database.Statement {
+    let s = this.statements.get(text);
+    if (!s) {
+      s = this.db.prepare(text);
+      this.statements.set(text, s);
+    }
+    return s;
+  }
   constructor(file: string) {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
@@ -39,87 +49,84 @@ export class Store {
 
   // things
   getThing<T>(name: string): T | undefined {
-    const row = this.db.prepare("SELECT data FROM things WHERE name = ?").get(name) as { data: string } | undefined;
+    const row = this.sql("SELECT data FROM things WHERE name = ?").get(name) as { data: string } | undefined;
     return row ? (JSON.parse(row.data) as T) : undefined;
   }
   putThing(name: string, data: unknown): void {
-    this.db.prepare("INSERT INTO things (name, data) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data").run(name, JSON.stringify(data));
+    this.sql("INSERT INTO things (name, data) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data").run(name, JSON.stringify(data));
   }
   deleteThing(name: string): boolean {
-    return this.db.prepare("DELETE FROM things WHERE name = ?").run(name).changes > 0;
+    return this.sql("DELETE FROM things WHERE name = ?").run(name).changes > 0;
   }
   listThings<T>(): T[] {
-    return (this.db.prepare("SELECT data FROM things ORDER BY name").all() as { data: string }[]).map((r) => JSON.parse(r.data) as T);
+    return (this.sql("SELECT data FROM things ORDER BY name").all() as { data: string }[]).map((r) => JSON.parse(r.data) as T);
   }
 
   // shadows ("" is the classic shadow)
   getShadow<T>(thing: string, shadow: string): T | undefined {
-    const row = this.db.prepare("SELECT data FROM shadows WHERE thing = ? AND shadow = ?").get(thing, shadow) as { data: string } | undefined;
+    const row = this.sql("SELECT data FROM shadows WHERE thing = ? AND shadow = ?").get(thing, shadow) as { data: string } | undefined;
     return row ? (JSON.parse(row.data) as T) : undefined;
   }
   putShadow(thing: string, shadow: string, data: unknown): void {
-    this.db
-      .prepare("INSERT INTO shadows (thing, shadow, data) VALUES (?, ?, ?) ON CONFLICT(thing, shadow) DO UPDATE SET data = excluded.data")
+    this.sql("INSERT INTO shadows (thing, shadow, data) VALUES (?, ?, ?) ON CONFLICT(thing, shadow) DO UPDATE SET data = excluded.data")
       .run(thing, shadow, JSON.stringify(data));
   }
   listShadows(thing: string): string[] {
-    return (this.db.prepare("SELECT shadow FROM shadows WHERE thing = ? ORDER BY shadow").all(thing) as { shadow: string }[]).map((r) => r.shadow);
+    return (this.sql("SELECT shadow FROM shadows WHERE thing = ? ORDER BY shadow").all(thing) as { shadow: string }[]).map((r) => r.shadow);
   }
 
   // jobs and executions
   getJob<T>(jobId: string): T | undefined {
-    const row = this.db.prepare("SELECT data FROM jobs WHERE job_id = ?").get(jobId) as { data: string } | undefined;
+    const row = this.sql("SELECT data FROM jobs WHERE job_id = ?").get(jobId) as { data: string } | undefined;
     return row ? (JSON.parse(row.data) as T) : undefined;
   }
   putJob(jobId: string, data: unknown): void {
-    this.db
-      .prepare(
+    this.sql(
         "INSERT INTO jobs (job_id, seq, data) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?) ON CONFLICT(job_id) DO UPDATE SET data = excluded.data",
       )
       .run(jobId, JSON.stringify(data));
   }
   listJobs<T>(): T[] {
-    return (this.db.prepare("SELECT data FROM jobs ORDER BY seq").all() as { data: string }[]).map((r) => JSON.parse(r.data) as T);
+    return (this.sql("SELECT data FROM jobs ORDER BY seq").all() as { data: string }[]).map((r) => JSON.parse(r.data) as T);
   }
   getExecution<T>(jobId: string, thing: string): T | undefined {
-    const row = this.db.prepare("SELECT data FROM executions WHERE job_id = ? AND thing = ?").get(jobId, thing) as { data: string } | undefined;
+    const row = this.sql("SELECT data FROM executions WHERE job_id = ? AND thing = ?").get(jobId, thing) as { data: string } | undefined;
     return row ? (JSON.parse(row.data) as T) : undefined;
   }
   putExecution(jobId: string, thing: string, data: unknown): void {
-    this.db
-      .prepare("INSERT INTO executions (job_id, thing, data) VALUES (?, ?, ?) ON CONFLICT(job_id, thing) DO UPDATE SET data = excluded.data")
+    this.sql("INSERT INTO executions (job_id, thing, data) VALUES (?, ?, ?) ON CONFLICT(job_id, thing) DO UPDATE SET data = excluded.data")
       .run(jobId, thing, JSON.stringify(data));
   }
   /** Executions of a thing, in job creation order. */
   executionsForThing<T>(thing: string): T[] {
     return (
-      this.db.prepare("SELECT e.data FROM executions e JOIN jobs j ON j.job_id = e.job_id WHERE e.thing = ? ORDER BY j.seq").all(thing) as { data: string }[]
+      this.sql("SELECT e.data FROM executions e JOIN jobs j ON j.job_id = e.job_id WHERE e.thing = ? ORDER BY j.seq").all(thing) as { data: string }[]
     ).map((r) => JSON.parse(r.data) as T);
   }
   executionsForJob<T>(jobId: string): T[] {
-    return (this.db.prepare("SELECT data FROM executions WHERE job_id = ? ORDER BY thing").all(jobId) as { data: string }[]).map(
+    return (this.sql("SELECT data FROM executions WHERE job_id = ? ORDER BY thing").all(jobId) as { data: string }[]).map(
       (r) => JSON.parse(r.data) as T,
     );
   }
   allExecutions<T>(): T[] {
-    return (this.db.prepare("SELECT data FROM executions").all() as { data: string }[]).map((r) => JSON.parse(r.data) as T);
+    return (this.sql("SELECT data FROM executions").all() as { data: string }[]).map((r) => JSON.parse(r.data) as T);
   }
 
   kv<T>(ns: string): KvTable<T> {
-    const db = this.db;
+    const sql = (text: string) => this.sql(text);
     return {
       get(key) {
-        const row = db.prepare("SELECT value FROM kv WHERE ns = ? AND key = ?").get(ns, key) as { value: string } | undefined;
+        const row = sql("SELECT value FROM kv WHERE ns = ? AND key = ?").get(ns, key) as { value: string } | undefined;
         return row ? (JSON.parse(row.value) as T) : undefined;
       },
       put(key, value) {
-        db.prepare("INSERT INTO kv (ns, key, value) VALUES (?, ?, ?) ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value").run(ns, key, JSON.stringify(value));
+        sql("INSERT INTO kv (ns, key, value) VALUES (?, ?, ?) ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value").run(ns, key, JSON.stringify(value));
       },
       delete(key) {
-        db.prepare("DELETE FROM kv WHERE ns = ? AND key = ?").run(ns, key);
+        sql("DELETE FROM kv WHERE ns = ? AND key = ?").run(ns, key);
       },
       list() {
-        return (db.prepare("SELECT key, value FROM kv WHERE ns = ? ORDER BY key").all(ns) as { key: string; value: string }[]).map((r) => ({
+        return (sql("SELECT key, value FROM kv WHERE ns = ? ORDER BY key").all(ns) as { key: string; value: string }[]).map((r) => ({
           key: r.key,
           value: JSON.parse(r.value) as T,
         }));
