@@ -35,6 +35,8 @@ export interface EnergyRun {
   readings: number;
   /** Current over the first day: [virtual ms, mA] steps. */
   day: [number, number][];
+  /** Real ms this mode's device took for its virtual days (from its first boot, the modes running side by side). */
+  wallMs: number;
 }
 
 export interface EnergyReportResult {
@@ -149,6 +151,8 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
         },
       });
       device.storage.durable = false; // its folder is removed after the run: no host-disk flush per NVS write
+      const modeStarted = performance.now();
+      let wallMs = 0;
       try {
         let reported = 0;
         for (let d = 1; d <= Math.ceil(days); d++) {
@@ -160,6 +164,7 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
           if (device.summary.stoppedBecause) throw new Error(`${mode}: the device stopped: ${device.summary.stoppedBecause}`);
         }
         snapshot();
+        wallMs = performance.now() - modeStarted;
       } finally {
         device.shutdown();
       }
@@ -177,6 +182,7 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
         uplinks,
         readings: device.summary.boots,
         day,
+        wallMs,
       };
     };
     runs.push(...(await Promise.all((options.modes ?? ["batched", "naive"]).map(runMode))));
@@ -214,6 +220,8 @@ export function formatReport(r: EnergyReportResult): string {
   const https = r.runs.find((x) => x.mode === "https");
   if (mqtt && https) lines.push(`ratio https / batched (MQTT) average current: ${(https.averageUa / mqtt.averageUa).toFixed(2)}x (the same batches, each message a TLS handshake and a POST)`);
   lines.push(`dominant figure (batched): ${r.dominant.state} ${(100 * r.dominant.share).toFixed(1)}%`);
+  const perDay = (x: EnergyRun) => `${x.mode} ${(x.wallMs / 1000).toFixed(1)} s (${(x.wallMs / 1000 / x.days).toFixed(2)} s per virtual day)`;
+  lines.push(`real time: ${r.runs.map(perDay).join(", ")}; ${(r.wallMs / 1000).toFixed(1)} s in all, modes side by side`);
   const p = b.power;
   lines.push(
     `board figures: deep sleep ${p.deepSleepUa.value} + board ${p.boardSleepUa.value} uA, CPU ${p.cpuActiveMa.value} mA, Wi-Fi RX ${p.wifiRxMa.value} / TX ${p.wifiTxMa.value} mA, join ${p.wifiJoinMs.value} ms (cached ${p.wifiJoinCachedMs.value} ms), TLS ${p.tlsHandshakeMs.value} ms, boot ${p.bootMs.value} ms`,
