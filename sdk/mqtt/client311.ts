@@ -137,12 +137,13 @@ export class MQTTClient implements MqttConnection {
   private declare s: Session;
   private declare sock: Socket | null;
   private declare queue: Uint8Array[] | undefined;
+  /** Bytes the socket takes now; -1 until it first says it is writable (connected). */
   private declare writable: number;
-  private declare opened: boolean;
   private declare tickTimer: TimerId | undefined;
   private declare retryTimer: TimerId | undefined;
   private declare failTimer: TimerId | undefined;
-  private declare attempt: number;
+  /** Connection attempts since the last CONNACK; set at the first failure. */
+  private declare attempt: number | undefined;
   private declare closed: boolean;
   private declare routes: [string, MessageHandler][] | undefined;
   /** Filter -> options, for resubscribing when the server kept no session (no prototype: any filter is a key). */
@@ -154,8 +155,8 @@ export class MQTTClient implements MqttConnection {
     this.o = options;
     if (x) this.x = x;
     this.sock = null;
-    this.writable = this.attempt = 0;
-    this.opened = this.closed = false;
+    this.writable = -1;
+    this.closed = false;
     this.subscriptions = Object.create(null);
     const v5 = x && x.v5;
     if (options.tls && !options.socket) throw new Error("mqtt: tls needs options.socket (the TLS class)");
@@ -305,7 +306,7 @@ export class MQTTClient implements MqttConnection {
 
   /** @internal */
   up(info: ConnectInfo): void {
-    this.attempt = 0;
+    if (this.attempt) this.attempt = 0;
     if (!info.sessionPresent) this.resubscribe();
     const f = this.o.onConnect;
     if (f) {
@@ -377,16 +378,23 @@ export class MQTTClient implements MqttConnection {
     // Moddable's examples/io/tcp/tlssocket/tlssocket.js calls them as methods of its own
     // callbacks object (`this.#callbacks.onWritable?.(...)`), not with `this` = the socket.
     let sock: Socket | null = null;
+    // One function serves onReadable(count) and onError(), which has no argument
+    // (modules/io/socket/lwip/tcp.c:519, tlssocket.js `onError?.()`): each closure
+    // costs a connected client about ten heap slots.
+    const readableOrError = (count?: number | string) => {
+      try {
+        if (sock) {
+          if (typeof count === "number") self.onReadable(sock, count);
+          else self.onSocketError(sock, count);
+        }
+      } catch (e) {
+        fault("socket", e);
+      }
+    };
     const options: Record<string, unknown> = {
       // No `format`: "buffer" is the default (modules/io/socket/lwip/tcp.c:100).
       port: o.port || (tls ? 8883 : 1883),
-      onReadable(count: number) {
-        try {
-          if (sock) self.onReadable(sock, count);
-        } catch (e) {
-          fault("socket", e);
-        }
-      },
+      onReadable: readableOrError,
       onWritable(count: number) {
         try {
           if (sock) self.onWritable(sock, count);
@@ -394,13 +402,7 @@ export class MQTTClient implements MqttConnection {
           fault("socket", e);
         }
       },
-      onError(message?: string) {
-        try {
-          if (sock) self.onSocketError(sock, message);
-        } catch (e) {
-          fault("socket", e);
-        }
-      },
+      onError: readableOrError,
     };
     // Moddable's TCP takes a dotted address (modules/io/socket/lwip/tcp.c); TLS runs over
     // the TCP class given as options.TCP.io, with `host` as the default server name.
@@ -411,8 +413,7 @@ export class MQTTClient implements MqttConnection {
       options.TCP = { io: TCP };
       options.secure = x && x.secure ? x.secure(tls, o.host) : tls;
     } else if (!options.address) options.host = o.host;
-    this.opened = false;
-    this.writable = 0;
+    this.writable = -1;
     if (this.queue) this.queue = undefined;
     try {
       this.sock = sock = new ((o.socket || TCP) as SocketClass)(options);
@@ -424,11 +425,9 @@ export class MQTTClient implements MqttConnection {
 
   private onWritable(sock: Socket, count: number): void {
     if (sock !== this.sock) return;
+    const opening = this.writable < 0;
     this.writable = count;
-    if (!this.opened) {
-      this.opened = true;
-      this.s.open(this.now());
-    }
+    if (opening) this.s.open(this.now());
     this.drain();
   }
 
@@ -449,7 +448,7 @@ export class MQTTClient implements MqttConnection {
     Timer.clear(this.failTimer);
     this.failTimer = undefined;
     // Nothing more can be written to it.
-    this.opened = false;
+    this.writable = -1;
     if (this.queue) this.queue = undefined;
     const why = `connection lost${message ? ": " + message : ""}`;
     this.s.lost(this.now(), why);
@@ -462,7 +461,7 @@ export class MQTTClient implements MqttConnection {
 
   private drain(): void {
     const sock = this.sock;
-    if (!sock || !this.opened) return;
+    if (!sock || this.writable < 0) return;
     const q = this.queue;
     if (!q) return;
     while (q.length && this.writable > 0) {
@@ -476,7 +475,7 @@ export class MQTTClient implements MqttConnection {
         // The socket died under us. Its onError, already on its way, carries the
         // reason (a TLS alert such as "certificate required", a reset): stop
         // writing and give it a moment to arrive before ending with this vaguer one.
-        this.opened = false;
+        this.writable = -1;
         this.queue = undefined;
         Timer.clear(this.failTimer);
         const reason = `write failed: ${e}`;
@@ -504,7 +503,7 @@ export class MQTTClient implements MqttConnection {
       Timer.clear(this.failTimer);
       this.failTimer = undefined;
     }
-    this.opened = false;
+    this.writable = -1;
     if (this.queue) this.queue = undefined;
     if (this.tickTimer) {
       Timer.clear(this.tickTimer);
@@ -529,9 +528,10 @@ export class MQTTClient implements MqttConnection {
       this.finish(error);
       return;
     }
-    let delay = Math.min(r.maxMs, r.minMs * Math.pow(2, this.attempt));
+    const attempt = this.attempt || 0;
+    let delay = Math.min(r.maxMs, r.minMs * Math.pow(2, attempt));
     delay -= delay * r.jitter * (this.o.random || Math.random)();
-    if (this.attempt < 30) this.attempt++;
+    if (attempt < 30) this.attempt = attempt + 1;
     this.retryTimer = Timer.set(() => {
       try {
         this.connect();

@@ -303,7 +303,7 @@ export class Session {
     this.opts = options;
     this.ev = events;
     this.counters = { bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, connectAttempts: 0, connections: 0 };
-    this.at = this.wi = this.sent = this.lastSend = this.lastRecv = 0;
+    this.at = this.sent = this.lastSend = this.lastRecv = 0;
     this.state = St.IDLE;
     this.ops = new Map();
     this.nextId = 1;
@@ -881,7 +881,12 @@ export class Session {
   }
 
   private waiting(e: Outgoing): void {
-    (this.wait || (this.wait = [])).push(e);
+    let w = this.wait;
+    if (!w) {
+      w = this.wait = [];
+      this.wi = 0;
+    }
+    w.push(e);
   }
 
   private release(e: Outgoing, code: number, props: Properties | undefined, now: number): void {
