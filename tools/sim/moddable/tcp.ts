@@ -166,6 +166,8 @@ export interface MqttCounts {
   answers: number;
   /** PUBLISH packets received. */
   publishes: number;
+  /** Bytes received (MQTT or not). */
+  bytesIn: number;
   /** Bytes the device wrote that the host socket has not reported sent yet. */
   unsent: number;
   /** Sockets opened and neither connected nor failed yet. */
@@ -196,7 +198,7 @@ const ANSWERS = new Set([2, 4, 5, 7, 9, 11, 13]);
 export function host(dev: DeviceContext): HostModule & { hold: SocketHold } {
   const sockets = new Map<number, Entry>();
   let held = false;
-  const counts: MqttCounts = { requests: 0, answers: 0, publishes: 0, unsent: 0, connecting: 0 };
+  const counts: MqttCounts = { requests: 0, answers: 0, publishes: 0, bytesIn: 0, unsent: 0, connecting: 0 };
   let waiters: { pred: (c: MqttCounts) => boolean; resolve: () => void }[] = [];
   const counted = () => {
     let unsent = 0;
@@ -287,6 +289,7 @@ export function host(dev: DeviceContext): HostModule & { hold: SocketHold } {
           break;
         case "data":
           if (entry.inbound) {
+            counts.bytesIn += ev.chunk.length;
             entry.inbound.push(ev.chunk, undefined, (type) => {
               if (type === 3) counts.publishes++;
               else if (ANSWERS.has(type)) counts.answers++;
@@ -322,7 +325,7 @@ export function host(dev: DeviceContext): HostModule & { hold: SocketHold } {
   const hold: SocketHold = {
     hold() {
       held = true;
-      Object.assign(counts, { requests: 0, answers: 0, publishes: 0 });
+      Object.assign(counts, { requests: 0, answers: 0, publishes: 0, bytesIn: 0 });
       for (const e of sockets.values()) e.inbound = new MqttSniffer();
     },
     release() {
@@ -393,7 +396,12 @@ export function host(dev: DeviceContext): HostModule & { hold: SocketHold } {
         const e = sockets.get(m.id);
         if (e) {
           sockets.delete(m.id);
-          if (e.settle) clearTimeout(e.settle);
+          if (e.settle) {
+            // The settle timer counted as bytes in flight: left counted, the socket would never end.
+            clearTimeout(e.settle);
+            e.settle = undefined;
+            if (e.socket) e.socket.inFlight--;
+          }
           if (e.socket) {
             e.socket.close();
             dev.trace("socket-close", { id: m.id, bytesOut: e.socket.bytesOut, bytesIn: e.socket.bytesIn, segments: e.socket.segments });
