@@ -28,9 +28,10 @@
 //     the SDK's or firmware's modules is preloaded, so their objects are in this heap);
 //   - peak live chunk bytes at delivery boundaries, as the 64-bit host lays them out
 //     (an upper bound of ESP32 bytes: strings and buffers are the same size, chunk
-//     headers and slot tables in chunks are half as large on the chip), without the
-//     functions' copies of their bytecode (see snapshotHeap), which the chip keeps in
-//     flash; those are printed apart.
+//     headers and slot tables in chunks are half as large on the chip, and the chip
+//     keeps the modules' string literals in flash), without the functions' copies of
+//     their bytecode (see snapshotHeap), which the chip keeps in flash; those are
+//     printed apart.
 // Batches of TLS records follow host timing here (the MQTT bench's held deliveries
 // do not fit a wake that waits on timers), so these figures can move by a few slots
 // and a few hundred bytes from run to run; compute figures are not reported here.
@@ -69,8 +70,11 @@ const XS_CODE_KIND = 19;
  * bytes of the chunks that hold functions' copies of their bytecode. A function created by
  * source-compiled code copies its bytecode into a chunk (xsRun.c XS_CODE_CODE: fxNewChunk,
  * c_memcpy; kind XS_CODE_KIND), as the sim's modules are compiled from source; on the chip
- * the modules' bytecode comes from the archive in flash and functions point at it
- * (XS_CODE_CODE_ARCHIVE: XS_CODE_X_KIND, no copy), so those chunks are no RAM there.
+ * xsl turns XS_CODE_CODE into XS_CODE_CODE_ARCHIVE for every module not preloaded
+ * ($MODDABLE/xs/tools/xslBase.c fxMapCode), so functions point at their bytecode in flash
+ * (XS_CODE_X_KIND, no copy) and those chunks are no RAM there. xsl does the same for
+ * string literals (XS_CODE_STRING_ARCHIVE: the string stays in flash); the sim's copies of
+ * them cannot be told from strings made at run time, so they stay in the chunk figure.
  */
 export function snapshotHeap(file: Uint8Array): { slots: number; chunks: number; codeChunks: number } {
   const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
