@@ -425,7 +425,10 @@ export class Session {
       if (v5 && properties && properties.topicAlias !== undefined) throw err("topicAlias is the session's", 0x82);
       this.room();
       const m: Message = { topic, payload, qos, retain, pb: v5 ? v5.write(properties, T.PUBLISH) : null, op };
-      // Its size is checked when it is encoded, at its turn to be sent (see max()).
+      // Too large for our own limit: refused now rather than at its turn to be sent. A
+      // UTF-16 unit takes at most 3 bytes, so only a message near the limit is measured.
+      const max = this.limits.maxPacketSize;
+      if (payload.length + 3 * topic.length + (m.pb ? m.pb.length : 0) + 9 > max) this.encode(m, 0, 0, 0, max);
       if (!qos) {
         if (this.state === St.IDLE) (this.q0 || (this.q0 = [])).push(m);
         else this.send0(m, now);

@@ -400,3 +400,23 @@ test("topic matching and filter validation", () => {
   for (const f of ["a/#/b", "a+", "#/a", "$share/g", ""]) assert.equal(isValidFilter(f), false, f);
   for (const f of ["a/+/b", "#", "+", "$share/g/a/#"]) assert.equal(isValidFilter(f), true, f);
 });
+
+test("a PUBLISH over our maximum packet size is refused at publish(), connected or not; the server's smaller maximum applies once CONNACK told it", () => {
+  for (const connectedFirst of [true, false]) {
+    const h = connectedFirst ? connected({ version: 5, limits: { maxPacketSize: 100 } }, { maximumPacketSize: 60 }) : new Harness({ version: 5, limits: { maxPacketSize: 100 } });
+    h.s.publish("t", new Uint8Array(120), 1, false, undefined, 1, 0);
+    assert.equal(h.rejected(1)?.error.reasonCode, 0x95, "over our own 100 B");
+    if (!connectedFirst) {
+      // Under our limit: it waits, and goes out pipelined before CONNACK tells the server's maximum.
+      h.s.publish("t", new Uint8Array(70), 1, false, undefined, 9, 0);
+      assert.ok(!h.rejected(9));
+      h.open();
+      assert.equal(h.ofType(3).length, 1);
+      h.connack({ maximumPacketSize: 60 });
+    }
+    h.s.publish("t", new Uint8Array(70), 1, false, undefined, 2, 0);
+    assert.equal(h.rejected(2)?.error.reasonCode, 0x95, "over the server's 60 B");
+    h.s.publish("t", new Uint8Array(10), 1, false, undefined, 3, 0);
+    assert.equal(h.ofType(3).filter((p: any) => p.payload.length === 10).length, 1, "the small one went out");
+  }
+});
