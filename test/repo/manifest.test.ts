@@ -88,3 +88,17 @@ test("the typings handed to mcconfig's tsc exist", () => {
   assert.ok(types.length > 0);
   for (const t of types.filter((t) => !t.startsWith("$(MODDABLE)"))) assert.ok(existsSync(join(sdk, `${t}.d.ts`)), t);
 });
+
+test("esp32 preloads every module except those whose imports reach embedded:io/socket/tcp/tls (the app's choice)", () => {
+  const needsTls = (mod: string, seen = new Set<string>()): boolean => {
+    if (seen.has(mod)) return false;
+    seen.add(mod);
+    return imports(mod).some((s) => s === "embedded:io/socket/tcp/tls" || (existsSync(join(sdk, `${s}.ts`)) && needsTls(s, seen)));
+  };
+  const preload: string[] = manifest.platforms.esp32.preload;
+  const expected = modules().filter((m) => !needsTls(m)).map((m) => `xsiot/${m}`);
+  assert.deepEqual([...preload].sort(), expected.sort());
+  assert.ok(!preload.includes("xsiot/provisioning/provision"));
+  const firmware = JSON.parse(readFileSync(join(root, "firmware/manifest.json"), "utf8"));
+  for (const m of modules().filter((m) => needsTls(m))) assert.ok(firmware.preload.includes(`xsiot/${m}`), `the firmware preloads xsiot/${m}`);
+});
