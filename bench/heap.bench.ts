@@ -24,8 +24,8 @@
 // delivery: what a Moddable build leaves in flash) is subtracted. Reported:
 //   - peak live slots at delivery boundaries, after a full collection: a lower bound
 //     of the true peak, which may be higher inside a delivery (its temporaries);
-//   - live slots after the first delivery (modules instantiated, main started: none of
-//     the SDK's or firmware's modules is preloaded, so their objects are in this heap);
+//   - live slots after the first delivery (main's module evaluated and started: a
+//     module not preloaded builds its functions, classes and tables in this heap);
 //   - peak live chunk bytes at delivery boundaries, as the 64-bit host lays them out
 //     (an upper bound of ESP32 bytes: strings and buffers are the same size, chunk
 //     headers and slot tables in chunks are half as large on the chip, and the chip
