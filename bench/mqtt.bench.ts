@@ -63,13 +63,29 @@ function socketHold(device: VirtualDevice): SocketHold {
  */
 async function drive(device: VirtualDevice, more: (c: MqttCounts) => boolean = () => true): Promise<void> {
   const hold = socketHold(device);
-  for (;;) {
+  for (let round = 0; round < 10_000; round++) {
     await device.run(device.now + 1);
-    await hold.until((c) => c.connecting === 0 && c.answers >= c.requests && c.unsent === 0 && more(c));
+    let counts: MqttCounts | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stuck = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`bench: no answer on the device's sockets in 30 s of real time (${JSON.stringify(counts)})`)), 30_000);
+    });
+    try {
+      await Promise.race([
+        hold.until((c) => {
+          counts = c;
+          return c.connecting === 0 && c.answers >= c.requests && c.unsent === 0 && more(c);
+        }),
+        stuck,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
     const n = hold.release();
     if (process.env.BENCH_TRACE) console.log(`round: released ${n} at ${device.now}`);
     if (n === 0) return;
   }
+  throw new Error("bench: the app never stopped exchanging (10,000 rounds)");
 }
 
 /** Evaluates in the app while the device runs (evaluations are delivered by the device loop). */
