@@ -33,9 +33,12 @@ async function update(cloud: Cloud, key: SigningKey, image: BuiltApp, thing: str
     const ok = await runUntil(device, () => TERMINAL.has(execution(cloud, jobId, thing).status), 600_000, 2000);
     const ex = execution(cloud, jobId, thing);
     if (!ok || ex.status !== "SUCCEEDED") throw new Error(`${thing}: update did not succeed: ${JSON.stringify(ex)}`);
-    const opened = events.filter((e) => e.type === "update-open");
+    // From the first block request to the switch: the agent downloads into the raw
+    // "nextota" partition and opens Update only to switch, so update-open is no start.
+    const requested = events.find((e) => e.type === "publish" && String(e.topic).includes("/streams/"));
     const completed = events.find((e) => e.type === "update-complete");
-    return { ms: completed!.t - opened[0].t, stats: streams(cloud).statsFor(thing, streamId) };
+    if (!requested || !completed) throw new Error(`${thing}: no block request or no switch in the trace`);
+    return { ms: completed.t - requested.t, stats: streams(cloud).statsFor(thing, streamId) };
   } finally {
     device.storage.powerCutHook = undefined;
     device.shutdown();
