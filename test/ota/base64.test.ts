@@ -12,7 +12,8 @@ test("base64Decode: every length 1..300 of random bytes round-trips Node's encod
 });
 
 test("base64Decode: refuses what is not strict padded base64, and what is longer than the limit", () => {
-  for (const bad of ["", "A", "AB=", "AB=C", "A===", "QUJD QUJD", "QUJD\n", "QU-D", "QU_D", "QUJDé===", "====", "QUJD=", "Q\u0100JD"]) {
+  // QUJ= and QR== are not canonical: bits set past the last byte (QUI= and QQ== are).
+  for (const bad of ["", "A", "AB=", "AB=C", "A===", "QUJD QUJD", "QUJD\n", "QU-D", "QU_D", "QUJDé===", "====", "QUJD=", "Q\u0100JD", "QUJ=", "QR=="]) {
     assert.equal(base64Decode(bad, 100), undefined, JSON.stringify(bad));
   }
   assert.equal(base64Decode(Buffer.from("hello").toString("base64"), 4), undefined);

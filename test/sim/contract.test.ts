@@ -44,6 +44,25 @@ test("the override mistake throws TypeError on the frozen built-ins; a prototype
   ]);
 });
 
+test("Uint8Array.fromBase64 as XS has it on Moddable 8.2.3: whitespace skipped, last chunk loose, strict or left, base64url, SyntaxError and TypeError", async () => {
+  const r = await simulate(buildApp(appDir("override"), { config: { probe: "base64" } }), 1000, { maxPanics: 1 });
+  assert.deepEqual(r.logs, [
+    "padded 104,101,108,108,111",
+    "whitespace 104,101,108,108,111",
+    "loose partial 104,101,108,108,111",
+    "strict partial SyntaxError",
+    "stop-before-partial 104,101,108",
+    "loose bits 104,101,108,108,111",
+    "strict bits SyntaxError",
+    "url 251,255",
+    "std in url SyntaxError",
+    "bad character SyntaxError",
+    "not a string TypeError",
+    "options not an object TypeError",
+    "bad alphabet TypeError",
+  ]);
+});
+
 test("the app's globals are Moddable's: no TextEncoder, print, harden, setTimeout, issueCommand; System only with modules/io", async () => {
   const r = await simulate("probe", 1000);
   const seen = JSON.parse(r.logs[0]);

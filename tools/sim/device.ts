@@ -9,6 +9,7 @@
 // meter (deterministic); while the device waits on a real socket it advances
 // with real time; when nothing is in flight it jumps to the next timer, so a
 // day of 15-minute wakes takes seconds.
+import { fromBase64 } from "./moddable/base64.ts";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -918,6 +919,9 @@ export class VirtualDevice {
       }
       case "config":
         return { json: { config: { ...this.running!.info.config, board: boardConfig(this.board), ...this.options.deviceConfig } } };
+      case "xs.fromBase64":
+        // An XS built-in (Uint8Array.fromBase64), so available during preload too.
+        return { json: {}, payload: fromBase64(String(m.text), m.alphabet, m.last) };
       default: {
         if (this.preparing) throw new Error(`native function ${m.op} called during preload (it runs at build time: documentation/xs/preload.md)`);
         const op = this.ops[m.op];

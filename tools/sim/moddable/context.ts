@@ -14,11 +14,11 @@ export type Op = (m: Record<string, any>, payload: Uint8Array | undefined) => Re
 
 export const ok = (json: Record<string, unknown> = {}, payload?: Uint8Array): Reply => ({ json, payload });
 
-/** An error with the type XS should rethrow (Moddable's natives throw Error, RangeError or TypeError). */
+/** An error with the type XS should rethrow (Moddable's natives throw Error, RangeError or TypeError; XS's built-ins also SyntaxError). */
 export class XsError extends Error {
   constructor(
     message: string,
-    readonly errorType: "Error" | "TypeError" | "RangeError" = "Error",
+    readonly errorType: "Error" | "TypeError" | "RangeError" | "SyntaxError" = "Error",
   ) {
     super(message);
   }

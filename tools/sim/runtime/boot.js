@@ -63,7 +63,7 @@
     }
     if (reply.t !== undefined) now = reply.t;
     if (reply.error !== undefined) {
-      const E = reply.errorType === "TypeError" ? TypeError : reply.errorType === "RangeError" ? RangeError : Error;
+      const E = reply.errorType === "TypeError" ? TypeError : reply.errorType === "RangeError" ? RangeError : reply.errorType === "SyntaxError" ? SyntaxError : Error;
       throw new E(reply.error);
     }
     return reply;
@@ -151,6 +151,36 @@
       Object.defineProperty(ArrayBuffer, "fromString", { value: fromString, writable: true, configurable: true });
     if (typeof String.fromArrayBuffer !== "function")
       Object.defineProperty(String, "fromArrayBuffer", { value: fromArrayBuffer, writable: true, configurable: true });
+  }
+
+  // Uint8Array.fromBase64 (xs/sources/xsDataView.c:355; mxUint8ArrayBase64 is 1 by default,
+  // xs/sources/xsCommon.h:99), which xsnap's older XS lacks. Native on the chip: decoded on
+  // the host (tools/sim/moddable/base64.ts); the options are checked here as XS checks them.
+  if (typeof Uint8Array.fromBase64 !== "function") {
+    const fromBase64 = {
+      fromBase64(string, options) {
+        if (typeof string !== "string") throw new TypeError("string: not a string");
+        let alphabet = "base64", last = "loose";
+        if (options !== undefined) {
+          if ((typeof options !== "object" && typeof options !== "function") || options === null) throw new TypeError("options: not an object");
+          const a = options.alphabet;
+          if (a !== undefined) {
+            if (typeof a !== "string") throw new TypeError("options.alphabet: not a string");
+            if (a !== "base64" && a !== "base64url") throw new TypeError("options.alphabet: neither 'base64' nor 'base64url'");
+            alphabet = a;
+          }
+          const l = options.lastChunkHandling;
+          if (l !== undefined) {
+            if (typeof l !== "string") throw new TypeError("options.lastChunkHandling: not a string");
+            if (l !== "loose" && l !== "strict" && l !== "stop-before-partial") throw new TypeError("options.lastChunkHandling: neither 'loose' nor 'strict' nor 'stop-before-partial'");
+            last = l;
+          }
+        }
+        const reply = host({ op: "xs.fromBase64", text: string, alphabet, last });
+        return new Uint8Array(reply.payload ?? new ArrayBuffer(0));
+      },
+    }.fromBase64;
+    Object.defineProperty(Uint8Array, "fromBase64", { value: fromBase64, writable: true, configurable: true });
   }
 
   // A Moddable build freezes the built-ins after preload (xs/tools/xsl.c, fxFreezeBuiltIns;

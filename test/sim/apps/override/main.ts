@@ -35,6 +35,31 @@ if (c.probe === "builtins") {
       trace(`${what} ${(e as Error).name}: ${(e as Error).message}`);
     }
   }
+} else if (c.probe === "base64") {
+  // Uint8Array.fromBase64, an XS built-in on Moddable 8.2.3 (xs/sources/xsDataView.c).
+  const U = Uint8Array as unknown as { fromBase64(s: unknown, o?: unknown): Uint8Array };
+  const cases: [string, unknown, unknown][] = [
+    ["padded", "aGVsbG8=", undefined],
+    ["whitespace", " aGVs\nbG8=\t", undefined],
+    ["loose partial", "aGVsbG8", undefined],
+    ["strict partial", "aGVsbG8", { lastChunkHandling: "strict" }],
+    ["stop-before-partial", "aGVsbG8", { lastChunkHandling: "stop-before-partial" }],
+    ["loose bits", "aGVsbG9=", undefined],
+    ["strict bits", "aGVsbG9=", { lastChunkHandling: "strict" }],
+    ["url", "-_8", { alphabet: "base64url" }],
+    ["std in url", "+/8", { alphabet: "base64url" }],
+    ["bad character", "aGV*", undefined],
+    ["not a string", 42, undefined],
+    ["options not an object", "aGVs", 1],
+    ["bad alphabet", "aGVs", { alphabet: "hex" }],
+  ];
+  for (const [what, text, options] of cases) {
+    try {
+      trace(`${what} ${Array.from(U.fromBase64(text, options)).join(",")}`);
+    } catch (e) {
+      trace(`${what} ${(e as Error).name}`);
+    }
+  }
 } else {
   trace(`defined ${new Defined("x").name}`);
   try {
