@@ -88,6 +88,12 @@ export interface Cloud {
   shadows: ShadowService;
   jobs: JobsService;
   service<T extends CloudService>(name: string): T | undefined;
+  /**
+   * A device's request is still being worked on (e.g. an RSA key for CreateKeysAndCertificate,
+   * 50-800 ms of host CPU). A virtual ESP32 on this cloud holds its clock meanwhile
+   * (DeviceOptions.peerBusy), as the chip would wait in real time.
+   */
+  busy(): boolean;
   close(): Promise<void>;
 }
 
@@ -194,6 +200,7 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
     shadows: ctx.service<ShadowService>("shadow")!,
     jobs: ctx.service<JobsService>("jobs")!,
     service: ctx.service,
+    busy: () => services.some((s) => s.busy?.() === true),
     async close() {
       if (closed) return;
       closed = true;

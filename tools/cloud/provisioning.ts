@@ -211,7 +211,22 @@ export class ProvisioningService implements CloudService {
   }
 
   // ---- MQTT ----
+  /** Requests whose answer is not sent yet. */
+  private working = 0;
+  busy(): boolean {
+    return this.working > 0;
+  }
+
   private async serve(req: DirectRequest, fn: (r: DirectRequest) => Promise<object>): Promise<void> {
+    this.working++;
+    try {
+      await this.answer(req, fn);
+    } finally {
+      this.working--;
+    }
+  }
+
+  private async answer(req: DirectRequest, fn: (r: DirectRequest) => Promise<object>): Promise<void> {
     let topic = `${req.topic}/accepted`;
     let body: object;
     try {

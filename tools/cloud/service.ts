@@ -38,6 +38,8 @@ export interface CloudService {
   /** Subscribe to the bus, arm timers. Called once, in list order. */
   start(): Promise<void>;
   stop?(): Promise<void>;
+  /** A device's request is still being worked on (its answer is not sent yet). */
+  busy?(): boolean;
   /** Operator HTTP API: return a result for routes this service owns, undefined otherwise. */
   http?(req: HttpRequest): Promise<HttpResult | undefined> | HttpResult | undefined;
 }

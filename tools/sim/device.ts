@@ -126,6 +126,13 @@ export interface DeviceOptions {
   quietMs?: number;
   /** Real ms to wait for an answer to bytes the device wrote before virtual time may jump anyway. */
   replyWaitMs?: number;
+  /**
+   * The peer this device talks to is still working on one of its requests (an in-process
+   * cloud's Cloud.busy: a key being generated, say). On the chip that time passes in real
+   * time while the device waits, so the virtual clock does not jump over it, even after
+   * the request's own acknowledgement has arrived (which ends the replyWaitMs hold).
+   */
+  peerBusy?: () => boolean;
   /** Compute units one delivery may use before the task watchdog resets the chip. */
   watchdogUnits?: number;
   /** Stop the device after this many panics (a boot loop). */
@@ -620,11 +627,12 @@ export class VirtualDevice {
 
   /**
    * Real network activity the virtual clock must not jump over: a connect in
-   * progress, bytes held by the latency fault, or a request written whose
-   * answer has not come yet (for up to replyWaitMs: a write may have no answer).
+   * progress, bytes held by the latency fault, a request written whose answer
+   * has not come yet (for up to replyWaitMs: a write may have no answer), or a
+   * peer still working on a request (peerBusy).
    */
   private networkBusy(): boolean {
-    return this.modules.some((m) => m.busy?.());
+    return this.modules.some((m) => m.busy?.()) || this.options.peerBusy?.() === true;
   }
 
   private openConnections(): number {
