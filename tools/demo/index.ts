@@ -98,6 +98,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
         scenario: loadScenario(join(REPO_ROOT, "firmware/scenarios/default.json"), i),
         startTime: Date.now(),
         pace: o.speed > 0 ? o.speed : undefined, // virtual ms per real ms = virtual s per real s
+        peerBusy: () => cloud.busy(), // provisioning makes an RSA key: the device waits for it
         deviceConfig: {
           cloud: { host: "127.0.0.1", tlsPort: cloud.ports.mqtts, caPem: cloud.caPem },
           serial: `SN-${String(i).padStart(3, "0")}`,
