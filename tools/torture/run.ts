@@ -90,6 +90,8 @@ export interface RunResult {
   cloudErrors: number;
   unhandled: number;
   refused: number;
+  /** Publishes the flooder sent (0 without flood). */
+  floodSent: number;
   projectedYears: number;
   wallMs: number;
   dir?: string;
@@ -159,7 +161,7 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
   const result: RunResult = {
     seed: o.seed, days: o.days, ok: false, failures, context: [], faults: counts, readings: 0, issued: 0, duplicates: 0, lost: 0, evicted: 0,
     deliveredThenEvicted: 0, ackedMissing: 0, undeclared: 0, panics: 0, bricked: 0, overBudget: 0, maxRadioMs: 0, radioMs: [], wakes: 0, uplinks: 0,
-    cloudErrors: 0, unhandled: 0, refused: 0, projectedYears: 0, wallMs: 0,
+    cloudErrors: 0, unhandled: 0, refused: 0, floodSent: 0, projectedYears: 0, wallMs: 0,
   };
   // Cloud operations (restarts, kills, operator writes) run one after another, off the device's loop.
   let cloudOps: Promise<void> = Promise.resolve();
@@ -351,6 +353,7 @@ export async function runOne(o: RunOptions): Promise<RunResult> {
       }
     }
     await flood?.stop();
+    if (flood) result.floodSent = flood.sent;
     d.shutdown();
     await Promise.all([...pending]);
     await writesSurvive(); // one more SIGKILL after the run: everything acknowledged must be there
