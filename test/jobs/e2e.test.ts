@@ -36,6 +36,7 @@ for (const mqttVersion of [4, 5] as const) {
     const sfx = `v${mqttVersion}`;
     let created = false;
     let cut = false;
+    let armed = false;
     const { device, events } = makeDevice(app, {
       deviceConfig: { port: cloud.ports.mqtt, thing, mqttVersion, sleepS: 30 },
       onEvent(e, d) {
@@ -46,10 +47,12 @@ for (const mqttVersion of [4, 5] as const) {
           void cloud.jobs.createJob({ jobId: `unknown-op-${sfx}`, targets: [thing], document: { operation: "format-disk" } });
           void cloud.jobs.createJob({ jobId: `count-${sfx}`, targets: [thing], document: { operation: "count-steps", steps: 3 } });
         }
-        // Power fails right after step 2 was saved, while its progress update is in flight.
-        if (e.type === "log" && String(e.text).startsWith("step 2/3") && !cut) {
+        // Power fails right after step 2 was saved, while its progress update is in flight: at the
+        // instant the device writes that update (a cut scheduled for later raced the device's sleep).
+        if (e.type === "log" && String(e.text).startsWith("step 2/3")) armed = true;
+        if (armed && !cut && e.type === "publish" && e.topic === `$aws/things/${thing}/jobs/count-${sfx}/update`) {
           cut = true;
-          d.at(d.now, () => d.powerCut(3000));
+          d.powerCut(3000);
         }
       },
     });
