@@ -131,6 +131,9 @@ export async function runEnergy(options: EnergyOptions): Promise<EnergyReportRes
         image,
         scenario,
         quietMs: options.quietMs ?? 50, // requests awaiting answers hold virtual time anyway (the sim's reply wait)
+        // A burst the cloud writes in pieces may reach the firmware as two deliveries instead of
+        // one: a few hundred XS units, nothing to the energy figures, and 15% less real time.
+        settleMs: 1,
         deviceConfig: {
           thing,
           deviceName: thing,

@@ -133,6 +133,13 @@ export interface DeviceOptions {
    * the request's own acknowledgement has arrived (which ends the replyWaitMs hold).
    */
   peerBusy?: () => boolean;
+  /**
+   * Real ms a burst of incoming TCP segments may take to arrive before the app hears of it
+   * as one onReadable (default 2: a burst a peer writes in pieces reaches the app whole, as
+   * when the chip's app task is busy while lwIP receives). Shorter only splits more bursts
+   * into two deliveries; a long report where that does not matter may take 1.
+   */
+  settleMs?: number;
   /** Compute units one delivery may use before the task watchdog resets the chip. */
   watchdogUnits?: number;
   /** Stop the device after this many panics (a boot loop). */
@@ -285,6 +292,9 @@ export class VirtualDevice {
       },
       get replyWaitMs() {
         return d.options.replyWaitMs ?? 2000;
+      },
+      get settleMs() {
+        return d.options.settleMs ?? 2;
       },
       trace: (type, fields) => d.trace(type, fields),
       spend: (state, ms) => d.spend(state, ms),

@@ -47,6 +47,8 @@ export interface DeviceContext {
   readonly endAt: number;
   /** Real ms to wait for an answer to bytes the device wrote before virtual time may jump anyway. */
   readonly replyWaitMs: number;
+  /** Real ms a burst of incoming segments may take to arrive before the app hears of it (DeviceOptions.settleMs). */
+  readonly settleMs: number;
   trace(type: string, fields?: Record<string, unknown>): void;
   spend(state: EnergyState, ms: number): void;
   awakeState(): EnergyState;

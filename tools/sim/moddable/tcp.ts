@@ -125,9 +125,6 @@ export const xs = String.raw`function (sim) {
   sim.handlers.tcp = (message) => sockets.get(message.id)?._event(message);
 }`;
 
-/** Real time a burst of incoming segments may take to arrive before the app hears of it as one batch. */
-const SETTLE_MS = 2;
-
 /**
  * lwIP's receive window on Moddable's esp32 build: CONFIG_LWIP_TCP_WND_DEFAULT=8192
  * (build/devices/esp32/xsProj-esp32/sdkconfig.defaults). The peer may not send past it
@@ -305,7 +302,7 @@ export function host(dev: DeviceContext): HostModule & { hold: SocketHold } {
             entry.socket!.inFlight--;
             if (sockets.has(id)) readable(id, entry);
             dev.noteNetActivity();
-          }, SETTLE_MS);
+          }, dev.settleMs);
           break;
         case "sent":
           entry.acked += ev.bytes;
