@@ -1,5 +1,7 @@
 // Runs a test app on one virtual ESP32 and collects its trace.
 import { mkdtempSync } from "node:fs";
+import { createServer, type Socket } from "node:net";
+import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildApp, type BuiltApp } from "../../tools/sim/image.ts";
@@ -49,4 +51,35 @@ export async function simulate(app: string | BuiltApp, durationMs: number, optio
   } finally {
     device.shutdown();
   }
+}
+
+/**
+ * A server that answers the first bytes it gets with `bytes` bytes in pieces of `piece`,
+ * one per turn of the event loop, as the segments of one burst arrive (apps/burst).
+ */
+export async function burstServer(bytes: number, piece: number): Promise<{ port: number; close(): void }> {
+  const peers = new Set<Socket>();
+  const s = createServer((sock) => {
+    peers.add(sock);
+    sock.once("close", () => peers.delete(sock));
+    sock.once("data", () => {
+      let sent = 0;
+      const next = () => {
+        const n = Math.min(piece, bytes - sent);
+        sock.write(Buffer.alloc(n, sent & 0xff));
+        sent += n;
+        if (sent < bytes) setImmediate(next);
+      };
+      next();
+    });
+  });
+  s.listen(0, "127.0.0.1");
+  await once(s, "listening");
+  return {
+    port: (s.address() as { port: number }).port,
+    close: () => {
+      for (const p of peers) p.destroy();
+      s.close();
+    },
+  };
 }

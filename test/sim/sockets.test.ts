@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import { once } from "node:events";
 import { HostSocket, defaultFaults, type SocketEvent } from "../../tools/sim/sockets.ts";
-import { makeDevice } from "./helpers.ts";
+import { burstServer, makeDevice } from "./helpers.ts";
 
 async function sink(): Promise<{ port: number; received: () => string; closed: Promise<void>; stop: () => void }> {
   let text = "";
@@ -80,22 +80,9 @@ test("split writes with added latency keep byte order and still send everything 
 
 test("a burst the peer writes in pieces reaches the app as one onReadable, and compute repeats exactly run to run", async () => {
   const BYTES = 6000;
-  const server = createServer((s) =>
-    s.once("data", () => {
-      // Five pieces a moment apart, as segments of one burst arrive.
-      let sent = 0;
-      const next = () => {
-        const n = Math.min(1200, BYTES - sent);
-        s.write(Buffer.alloc(n, sent & 0xff));
-        sent += n;
-        if (sent < BYTES) setImmediate(next);
-      };
-      next();
-    }),
-  );
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as { port: number }).port;
+  // Five pieces a moment apart, as segments of one burst arrive.
+  const server = await burstServer(BYTES, 1200);
+  const port = server.port;
   try {
     const runs: { logs: string[]; compute: number; deliveries: number; hostCallUnits: number }[] = [];
     for (let i = 0; i < 3; i++) {
@@ -104,7 +91,7 @@ test("a burst the peer writes in pieces reaches the app as one onReadable, and c
       device.shutdown();
       runs.push({ logs: events.filter((e) => e.type === "log").map((e) => String(e.text)), ...device.meters });
     }
-    assert.deepEqual(runs[0].logs, [`got ${BYTES} in 1 call`]);
+    assert.deepEqual(runs[0].logs, [`got ${BYTES} in 1 call: ${BYTES}`]);
     for (const r of runs.slice(1)) {
       assert.deepEqual(r.logs, runs[0].logs);
       assert.equal(r.compute, runs[0].compute, "compute units repeat exactly");
