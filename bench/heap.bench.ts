@@ -248,6 +248,11 @@ export async function helloWake(): Promise<WakeHeap> {
 export async function run(): Promise<BenchResult[]> {
   const h = await firmwareWake();
   const hello = await helloWake();
+  // The project's own manifests on the firmware's esp32 path must leave creation alone,
+  // or the budget below is not the firmware's.
+  for (const m of ["manifests/esp-wroom-32.json", "firmware/manifest.json", "sdk/manifest.json", "sdk/native/esp32/manifest.json"]) {
+    if (/"creation"\s*:/.test(readFileSync(new URL(`../${m}`, import.meta.url), "utf8"))) throw new Error(`${m} sets creation: ESP32_CREATION no longer gives the firmware's heap budget`);
+  }
   const c = ESP32_CREATION;
   const budgetSlots = c.heapInitial;
   console.log(
